@@ -1,0 +1,91 @@
+/*
+ * otel_thread_ctx.h - writer side of the OpenTelemetry Thread Context (OTEP 4947).
+ *
+ * Each thread publishes a pointer to its current record in the ELF TLS variable
+ * `otel_thread_ctx_v1`. Out-of-process readers (eBPF profilers) find the symbol and
+ * read the record while the thread is stopped, so every write here is ordered with
+ * compiler fences only; no CPU barrier is needed.
+ *
+ * Two ways to change what a thread publishes; do not mix them on one record:
+ *   - swap: fill a record off-line, then otel_thread_ctx_attach() it;
+ *   - in place: keep one record attached and bracket edits with
+ *     otel_thread_ctx_update_begin() / otel_thread_ctx_update_end().
+ *
+ * Only the owning thread may write its slot and the record attached to it.
+ */
+#ifndef OTEL_THREAD_CTX_H
+#define OTEL_THREAD_CTX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define OTEL_THREAD_CTX_API __attribute__((visibility("default")))
+#else
+#define OTEL_THREAD_CTX_API
+#endif
+
+/* Record geometry: whole record is 640 bytes, the eBPF profiler's read limit. */
+#define OTEL_THREAD_CTX_RECORD_SIZE 640u
+#define OTEL_THREAD_CTX_HEADER_SIZE 28u
+#define OTEL_THREAD_CTX_ATTRS_CAPACITY (OTEL_THREAD_CTX_RECORD_SIZE - OTEL_THREAD_CTX_HEADER_SIZE)
+#define OTEL_THREAD_CTX_MAX_VALUE_LEN 255u
+
+/* The byte layout a reader sees (host endianness, byte-packed). */
+typedef struct __attribute__((packed, aligned(8))) otel_thread_ctx_record {
+    uint8_t trace_id[16];     /* offset  0 */
+    uint8_t span_id[8];       /* offset 16 */
+    uint8_t valid;            /* offset 24: 1 = valid, anything else = ignore */
+    uint8_t trace_flags;      /* offset 25: W3C trace flags */
+    uint16_t attrs_data_size; /* offset 26: bytes used in attrs_data */
+    uint8_t attrs_data[OTEL_THREAD_CTX_ATTRS_CAPACITY]; /* offset 28 */
+} otel_thread_ctx_record;
+
+/* Result of adding an attribute. */
+typedef enum otel_thread_ctx_status {
+    OTEL_THREAD_CTX_OK = 0,
+    OTEL_THREAD_CTX_TRUNCATED = 1, /* value cut to 255 bytes, entry written */
+    OTEL_THREAD_CTX_DROPPED = 2,   /* entry does not fit: nothing written */
+    OTEL_THREAD_CTX_INVALID = 3    /* NULL record or value */
+} otel_thread_ctx_status;
+
+/* Records. A new record is zeroed and valid (valid = 1). */
+OTEL_THREAD_CTX_API otel_thread_ctx_record *otel_thread_ctx_record_new(void);
+OTEL_THREAD_CTX_API void otel_thread_ctx_record_free(otel_thread_ctx_record *record);
+OTEL_THREAD_CTX_API void otel_thread_ctx_record_set_ids(otel_thread_ctx_record *record,
+                                                        const uint8_t trace_id[16],
+                                                        const uint8_t span_id[8],
+                                                        uint8_t trace_flags);
+OTEL_THREAD_CTX_API void otel_thread_ctx_record_clear_attrs(otel_thread_ctx_record *record);
+OTEL_THREAD_CTX_API otel_thread_ctx_status otel_thread_ctx_record_add_attr(
+    otel_thread_ctx_record *record, uint8_t key_index, const uint8_t *value, size_t length);
+
+/* The calling thread's slot. attach and detach return the record previously published. */
+OTEL_THREAD_CTX_API otel_thread_ctx_record *otel_thread_ctx_attach(otel_thread_ctx_record *record);
+OTEL_THREAD_CTX_API otel_thread_ctx_record *otel_thread_ctx_detach(void);
+OTEL_THREAD_CTX_API otel_thread_ctx_record *otel_thread_ctx_current(void);
+
+/* In-place update of the attached record: begin marks it invalid and returns it
+ * (NULL when none is attached), end marks it valid again. */
+OTEL_THREAD_CTX_API otel_thread_ctx_record *otel_thread_ctx_update_begin(void);
+OTEL_THREAD_CTX_API void otel_thread_ctx_update_end(void);
+/* Shorthand: new ids on the attached record, inside the valid bracket. Returns 0, or -1
+ * when no record is attached. */
+OTEL_THREAD_CTX_API int otel_thread_ctx_update_ids(const uint8_t trace_id[16],
+                                                   const uint8_t span_id[8],
+                                                   uint8_t trace_flags);
+
+/* Copies what a reader would see now (header + used attribute bytes) into buffer.
+ * Returns the number of bytes copied, 0 when nothing is attached or capacity is too
+ * small for the header. */
+OTEL_THREAD_CTX_API size_t otel_thread_ctx_read_current(uint8_t *buffer, size_t capacity);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OTEL_THREAD_CTX_H */

@@ -1,0 +1,172 @@
+/*
+ * otel_thread_ctx.c - the FFI layer: records and the calling thread's slot.
+ *
+ * Readers stop the thread and read memory, so ordering only has to hold against the
+ * thread itself (signal-handler semantics): atomic_signal_fence keeps the compiler from
+ * moving the writes, and relaxed atomic stores keep each pointer/flag write whole.
+ */
+#include "otel_thread_ctx.h"
+#include "tls_shim.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+_Static_assert(sizeof(otel_thread_ctx_record) == OTEL_THREAD_CTX_RECORD_SIZE, "record size");
+_Static_assert(offsetof(otel_thread_ctx_record, trace_id) == 0, "trace_id offset");
+_Static_assert(offsetof(otel_thread_ctx_record, span_id) == 16, "span_id offset");
+_Static_assert(offsetof(otel_thread_ctx_record, valid) == 24, "valid offset");
+_Static_assert(offsetof(otel_thread_ctx_record, trace_flags) == 25, "trace_flags offset");
+_Static_assert(offsetof(otel_thread_ctx_record, attrs_data_size) == 26, "attrs_data_size offset");
+_Static_assert(offsetof(otel_thread_ctx_record, attrs_data) == OTEL_THREAD_CTX_HEADER_SIZE,
+               "attrs_data offset");
+_Static_assert(sizeof(otel_thread_ctx_record *) == 8, "the slot is an 8-byte pointer");
+
+#define FENCE() atomic_signal_fence(memory_order_seq_cst)
+
+static inline void store_slot(otel_thread_ctx_record **slot, otel_thread_ctx_record *value) {
+    __atomic_store_n(slot, value, __ATOMIC_RELAXED);
+}
+
+static inline void store_valid(otel_thread_ctx_record *record, uint8_t value) {
+    __atomic_store_n(&record->valid, value, __ATOMIC_RELAXED);
+}
+
+otel_thread_ctx_record *otel_thread_ctx_record_new(void) {
+    otel_thread_ctx_record *record = aligned_alloc(8, sizeof *record);
+    if (record == NULL) {
+        return NULL;
+    }
+    memset(record, 0, sizeof *record);
+    record->valid = 1;
+    return record;
+}
+
+void otel_thread_ctx_record_free(otel_thread_ctx_record *record) {
+    free(record);
+}
+
+void otel_thread_ctx_record_set_ids(otel_thread_ctx_record *record, const uint8_t trace_id[16],
+                                    const uint8_t span_id[8], uint8_t trace_flags) {
+    if (record == NULL) {
+        return;
+    }
+    if (trace_id != NULL) {
+        memcpy(record->trace_id, trace_id, sizeof record->trace_id);
+    } else {
+        memset(record->trace_id, 0, sizeof record->trace_id);
+    }
+    if (span_id != NULL) {
+        memcpy(record->span_id, span_id, sizeof record->span_id);
+    } else {
+        memset(record->span_id, 0, sizeof record->span_id);
+    }
+    record->trace_flags = trace_flags;
+}
+
+void otel_thread_ctx_record_clear_attrs(otel_thread_ctx_record *record) {
+    if (record != NULL) {
+        record->attrs_data_size = 0;
+    }
+}
+
+otel_thread_ctx_status otel_thread_ctx_record_add_attr(otel_thread_ctx_record *record,
+                                                       uint8_t key_index, const uint8_t *value,
+                                                       size_t length) {
+    if (record == NULL || (value == NULL && length != 0)) {
+        return OTEL_THREAD_CTX_INVALID;
+    }
+    otel_thread_ctx_status status = OTEL_THREAD_CTX_OK;
+    if (length > OTEL_THREAD_CTX_MAX_VALUE_LEN) {
+        length = OTEL_THREAD_CTX_MAX_VALUE_LEN;
+        status = OTEL_THREAD_CTX_TRUNCATED;
+    }
+    size_t used = record->attrs_data_size;
+    size_t entry = 2 + length;
+    if (used > OTEL_THREAD_CTX_ATTRS_CAPACITY || entry > OTEL_THREAD_CTX_ATTRS_CAPACITY - used) {
+        return OTEL_THREAD_CTX_DROPPED;
+    }
+    uint8_t *out = record->attrs_data + used;
+    out[0] = key_index;
+    out[1] = (uint8_t)length;
+    if (length != 0) {
+        memcpy(out + 2, value, length);
+    }
+    /* The entry is complete before the size that makes it visible grows. */
+    FENCE();
+    record->attrs_data_size = (uint16_t)(used + entry);
+    return status;
+}
+
+otel_thread_ctx_record *otel_thread_ctx_attach(otel_thread_ctx_record *record) {
+    otel_thread_ctx_record **slot = otel_thread_ctx_shim_slot();
+    otel_thread_ctx_record *previous = *slot;
+    /* Every write to the record happens before the pointer that publishes it. */
+    FENCE();
+    store_slot(slot, record);
+    FENCE();
+    return previous;
+}
+
+otel_thread_ctx_record *otel_thread_ctx_detach(void) {
+    otel_thread_ctx_record **slot = otel_thread_ctx_shim_slot();
+    otel_thread_ctx_record *previous = *slot;
+    FENCE();
+    store_slot(slot, NULL);
+    FENCE();
+    return previous;
+}
+
+otel_thread_ctx_record *otel_thread_ctx_current(void) {
+    return *otel_thread_ctx_shim_slot();
+}
+
+otel_thread_ctx_record *otel_thread_ctx_update_begin(void) {
+    otel_thread_ctx_record *record = *otel_thread_ctx_shim_slot();
+    if (record != NULL) {
+        store_valid(record, 0);
+        FENCE();
+    }
+    return record;
+}
+
+void otel_thread_ctx_update_end(void) {
+    otel_thread_ctx_record *record = *otel_thread_ctx_shim_slot();
+    if (record != NULL) {
+        FENCE();
+        store_valid(record, 1);
+        FENCE();
+    }
+}
+
+int otel_thread_ctx_update_ids(const uint8_t trace_id[16], const uint8_t span_id[8],
+                               uint8_t trace_flags) {
+    otel_thread_ctx_record *record = *otel_thread_ctx_shim_slot();
+    if (record == NULL) {
+        return -1;
+    }
+    store_valid(record, 0);
+    FENCE();
+    otel_thread_ctx_record_set_ids(record, trace_id, span_id, trace_flags);
+    FENCE();
+    store_valid(record, 1);
+    FENCE();
+    return 0;
+}
+
+size_t otel_thread_ctx_read_current(uint8_t *buffer, size_t capacity) {
+    const otel_thread_ctx_record *record = *otel_thread_ctx_shim_slot();
+    if (record == NULL || buffer == NULL || capacity < OTEL_THREAD_CTX_HEADER_SIZE) {
+        return 0;
+    }
+    size_t used = record->attrs_data_size;
+    if (used > OTEL_THREAD_CTX_ATTRS_CAPACITY) {
+        used = OTEL_THREAD_CTX_ATTRS_CAPACITY;
+    }
+    size_t total = OTEL_THREAD_CTX_HEADER_SIZE + used;
+    if (total > capacity) {
+        total = capacity;
+    }
+    memcpy(buffer, record, total);
+    return total;
+}

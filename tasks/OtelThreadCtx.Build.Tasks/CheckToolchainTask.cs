@@ -1,0 +1,62 @@
+using Microsoft.Build.Framework;
+using OtelThreadCtx.Build.Tasks.Diagnostics;
+using OtelThreadCtx.Build.Tasks.Toolchain;
+
+namespace OtelThreadCtx.Build.Tasks;
+
+/// <summary>Step 2, check: each tool is fit for the mode (gnu2 support, LLD ≥ 18.1 for inline on x86-64,
+/// no Apple toolchain), and clang's LLVM is not newer than the linker's.</summary>
+public sealed class CheckToolchainTask : OtelThreadCtxTask
+{
+    [Required]
+    public string Mode { get; set; } = string.Empty;
+
+    [Required]
+    public string Architecture { get; set; } = string.Empty;
+
+    [Required]
+    public ITaskItem? Compiler { get; set; }
+
+    public ITaskItem? Linker { get; set; }
+
+    [Required]
+    public ITaskItem? Nm { get; set; }
+
+    [Required]
+    public ITaskItem? ReadElf { get; set; }
+
+    protected override Task<bool> ExecuteAsync()
+    {
+        var architecture = ParseArchitecture(Architecture);
+        if (architecture is null)
+        {
+            Report(new BuildDiagnostic(DiagnosticCodes.UnsupportedTarget, $"Architecture '{Architecture}' is not supported. Fix: use x64 or arm64."));
+            return Task.FromResult(false);
+        }
+
+        var requirements = new ToolchainRequirements(NativeBuildModeParser.FromInlineProperty(Mode), architecture);
+        var compiler = ToolItems.FromItem(Compiler, ToolKind.CCompiler);
+        var linker = ToolItems.FromItem(Linker, ToolKind.Linker);
+        var tools = new[] { compiler, linker, ToolItems.FromItem(Nm, ToolKind.Nm), ToolItems.FromItem(ReadElf, ToolKind.ReadElf) };
+
+        foreach (var tool in tools.OfType<ResolvedTool>())
+        {
+            if (requirements.Check(tool) is { } problem)
+            {
+                Report(problem);
+            }
+        }
+
+        if (compiler is not null && requirements.CheckPair(compiler, linker) is { } mismatch)
+        {
+            Report(mismatch);
+        }
+
+        if (!Log.HasLoggedErrors)
+        {
+            Log.LogMessage(MessageImportance.Normal, "OtelThreadCtx: toolchain fit for the {0} build on {1}.", requirements.Mode, architecture);
+        }
+
+        return Task.FromResult(!Log.HasLoggedErrors);
+    }
+}

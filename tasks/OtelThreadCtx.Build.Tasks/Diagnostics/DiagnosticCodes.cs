@@ -1,0 +1,34 @@
+namespace OtelThreadCtx.Build.Tasks.Diagnostics;
+
+/// <summary>Every stable error code the build can report. Codes never change meaning; docs/errors.md lists them.</summary>
+public static class DiagnosticCodes
+{
+    // 1xxx: resolve and check the toolchain.
+    public const string CompilerNotFound = "OTC1001";
+    public const string LinkerNotFound = "OTC1002";
+    public const string NmNotFound = "OTC1003";
+    public const string ReadElfNotFound = "OTC1004";
+    public const string ExplicitToolMissing = "OTC1005";
+    public const string VersionUnreadable = "OTC1006";
+    public const string AppleToolchain = "OTC1101";
+    public const string CompilerLacksTlsDesc = "OTC1102";
+    public const string LldTooOld = "OTC1103";
+    public const string ClangNewerThanLld = "OTC1104";
+    public const string LinkerNotLld = "OTC1105";
+    public const string InlineNeedsClang = "OTC1106";
+    public const string UnsupportedTarget = "OTC1201";
+
+    // 2xxx: compile. 3xxx: link.
+    public const string CompileFailed = "OTC2001";
+    public const string LinkFailed = "OTC3001";
+
+    // 4xxx: verify the linked library.
+    public const string ShimNotInlined = "OTC4001";
+    public const string ShimNotVisible = "OTC4002";
+    public const string TlsSymbolNotExported = "OTC4003";
+    public const string NoTlsDescRelocation = "OTC4004";
+    public const string OtherTlsRelocation = "OTC4005";
+    public const string HardeningMissing = "OTC4006";
+    public const string ToolOutputUnreadable = "OTC4007";
+    public const string InspectionToolFailed = "OTC4008";
+}

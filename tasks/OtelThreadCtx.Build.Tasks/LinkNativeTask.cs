@@ -1,0 +1,65 @@
+using Microsoft.Build.Framework;
+using OtelThreadCtx.Build.Tasks.Diagnostics;
+using OtelThreadCtx.Build.Tasks.Native;
+using OtelThreadCtx.Build.Tasks.Toolchain;
+using OtelThreadCtx.Build.Tasks.Verification;
+
+namespace OtelThreadCtx.Build.Tasks;
+
+/// <summary>Step 4, link: the objects into the shared library through ld.lld (hardened, version script;
+/// inline: ThinLTO with TLSDESC code generation). Writes link-command.json beside the library.</summary>
+public sealed class LinkNativeTask : OtelThreadCtxTask
+{
+    [Required]
+    public string Mode { get; set; } = string.Empty;
+
+    [Required]
+    public string Architecture { get; set; } = string.Empty;
+
+    [Required]
+    public ITaskItem? Compiler { get; set; }
+
+    public ITaskItem? Linker { get; set; }
+
+    [Required]
+    public ITaskItem[] ObjectFiles { get; set; } = [];
+
+    [Required]
+    public string VersionScript { get; set; } = string.Empty;
+
+    [Required]
+    public string OutputPath { get; set; } = string.Empty;
+
+    public string? ExtraFlags { get; set; }
+
+    protected override async Task<bool> ExecuteAsync()
+    {
+        var mode = NativeBuildModeParser.FromInlineProperty(Mode);
+        var settings = new NativeBuildSettings(mode, ParseArchitecture(Architecture)!, ToolItems.FromItem(Compiler, ToolKind.CCompiler)!)
+        {
+            Linker = ToolItems.FromItem(Linker, ToolKind.Linker),
+            ExtraLinkFlags = SplitFlags(ExtraFlags),
+        };
+
+        var output = Path.GetFullPath(OutputPath);
+        Directory.CreateDirectory(Path.GetDirectoryName(output)!);
+        File.Delete(output);
+        var invocation = LinkCommandBuilder.Build(settings, ObjectFiles.Select(o => Path.GetFullPath(o.ItemSpec)).ToList(), Path.GetFullPath(VersionScript), output);
+        Log.LogMessage(MessageImportance.Normal, "OtelThreadCtx: {0}", invocation.ToCommandLine());
+
+        var result = await Runner.RunAsync(invocation, Path.GetDirectoryName(output), CancellationToken).ConfigureAwait(false);
+        if (!result.Succeeded || !File.Exists(output))
+        {
+            File.Delete(output);
+            Report(new BuildDiagnostic(DiagnosticCodes.LinkFailed,
+                $"Linking {output} failed (exit {result.ExitCode}). Command: {invocation.ToCommandLine()}\n{result.CombinedOutput.Trim()}\n" +
+                "Fix: check that ld.lld can read the objects (its LLVM must be at least as new as the compiler's) and the flags in OtelThreadCtxLdFlags."));
+            return false;
+        }
+
+        CommandRecords.WriteLink(output + ".link-command.json", new LinkCommandEntry(output, invocation.ToArgv(), invocation.ToCommandLine()));
+        Log.LogMessage(MessageImportance.High, "OtelThreadCtx: linked {0} ({1}{2}).", output,
+            mode == NativeBuildMode.Inline ? "ThinLTO, shim inlined" : "default", LinkCommandBuilder.UsesLld(settings) ? ", ld.lld" : ", system linker");
+        return true;
+    }
+}

@@ -1,0 +1,88 @@
+using OtelThreadCtx.Build.Tasks.Processes;
+using OtelThreadCtx.Build.Tasks.Toolchain;
+
+namespace OtelThreadCtx.Build.Tasks.Native;
+
+/// <summary>Builds the command that links the shared library through the compiler driver and ld.lld:
+/// version script, hardening (RELRO, BIND_NOW, non-executable stack), section GC, and in inline
+/// mode ThinLTO with TLSDESC code generation.</summary>
+public static class LinkCommandBuilder
+{
+    public static readonly IReadOnlyList<string> HardeningFlags =
+    [
+        "-Wl,-z,relro", "-Wl,-z,now", "-Wl,-z,noexecstack",
+    ];
+
+    public static ToolInvocation Build(
+        NativeBuildSettings settings, IReadOnlyList<string> objectPaths, string versionScript, string outputPath)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(objectPaths);
+        var args = new List<string>();
+        if (settings.CompilerIsClang && !settings.Architecture.IsHost)
+        {
+            args.Add($"--target={settings.Architecture.ClangTriple}");
+        }
+
+        args.AddRange(["-shared", "-o", outputPath]);
+        args.AddRange(objectPaths);
+        args.AddRange(LinkerSelection(settings));
+        args.Add($"-Wl,-soname,{Path.GetFileName(outputPath)}");
+        args.Add($"-Wl,--version-script={versionScript}");
+        args.AddRange(HardeningFlags);
+        args.AddRange(["-Wl,--no-undefined", "-Wl,--gc-sections", "-Wl,--build-id"]);
+
+        if (settings.Mode == NativeBuildMode.Inline)
+        {
+            // ThinLTO picks the TLS dialect during link-time code generation, so the TLSDESC request goes here.
+            args.AddRange(["-flto=thin", "-O2"]);
+            if (settings.Architecture.NeedsTlsDialectFlag)
+            {
+                args.Add("-Wl,-mllvm,-enable-tlsdesc");
+            }
+        }
+
+        args.AddRange(settings.ExtraLinkFlags);
+        return new ToolInvocation(settings.Compiler.Path, args);
+    }
+
+    private static IEnumerable<string> LinkerSelection(NativeBuildSettings settings)
+    {
+        if (settings.Linker is not { } linker)
+        {
+            return [];
+        }
+
+        if (settings.CompilerIsClang)
+        {
+            return ["-fuse-ld=lld", $"--ld-path={linker.Path}"];
+        }
+
+        // GCC has no --ld-path: it finds "ld.lld" through -B.
+        var target = ResolveFinalTarget(linker.Path);
+        return string.Equals(Path.GetFileName(target), "ld.lld", StringComparison.Ordinal)
+            ? ["-fuse-ld=lld", $"-B{Path.GetDirectoryName(target)}"]
+            : [];
+    }
+
+    private static string ResolveFinalTarget(string path)
+    {
+        try
+        {
+            return File.ResolveLinkTarget(path, returnFinalTarget: true)?.FullName ?? path;
+        }
+        catch (IOException)
+        {
+            return path;
+        }
+    }
+
+    /// <summary>Whether the linker in use is lld (it is not for a default build with GCC and no usable ld.lld).</summary>
+    public static bool UsesLld(NativeBuildSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return LinkerSelection(settings).Any();
+    }
+
+    internal static bool IsLld(ResolvedTool tool) => tool.Identity.Flavor == ToolFlavor.Lld;
+}

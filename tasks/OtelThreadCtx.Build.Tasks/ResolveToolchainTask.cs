@@ -1,0 +1,111 @@
+using System.Runtime.InteropServices;
+using Microsoft.Build.Framework;
+using OtelThreadCtx.Build.Tasks.Diagnostics;
+using OtelThreadCtx.Build.Tasks.Toolchain;
+
+namespace OtelThreadCtx.Build.Tasks;
+
+/// <summary>Step 1, resolve: finds clang (or gcc for a default build), ld.lld, nm and readelf, and logs
+/// each tool's absolute path and version.</summary>
+public sealed class ResolveToolchainTask : OtelThreadCtxTask
+{
+    [Required]
+    public string Mode { get; set; } = string.Empty;
+
+    [Required]
+    public string Architecture { get; set; } = string.Empty;
+
+    public string? ClangPath { get; set; }
+
+    public string? LldPath { get; set; }
+
+    public string? NmPath { get; set; }
+
+    public string? ReadElfPath { get; set; }
+
+    public string? LlvmRoot { get; set; }
+
+    /// <summary>PATH-style folder list; defaults to the environment's PATH.</summary>
+    public string? SearchPath { get; set; }
+
+    public string? LlvmInstallRoot { get; set; }
+
+    public bool UseRustLld { get; set; } = true;
+
+    [Output]
+    public ITaskItem? Compiler { get; private set; }
+
+    [Output]
+    public ITaskItem? Linker { get; private set; }
+
+    [Output]
+    public ITaskItem? Nm { get; private set; }
+
+    [Output]
+    public ITaskItem? ReadElf { get; private set; }
+
+    protected override async Task<bool> ExecuteAsync()
+    {
+        var mode = NativeBuildModeParser.FromInlineProperty(Mode);
+        var architecture = ParseArchitecture(Architecture);
+        if (architecture is null || !RuntimeInformation.IsOSPlatform(OSPlatform.Linux))
+        {
+            var os = RuntimeInformation.OSDescription;
+            Report(new BuildDiagnostic(DiagnosticCodes.UnsupportedTarget,
+                $"The native library can only be built on Linux for x64 or arm64; this build runs on '{os}' for architecture '{Architecture}'. " +
+                "Fix: build on Linux x64/arm64 (or set OtelThreadCtxTargetArchitecture to x64 or arm64), or leave OtelThreadCtxInline unset to use the prebuilt default library."));
+            return false;
+        }
+
+        var options = new ToolSearchOptions
+        {
+            ExplicitPaths = new Dictionary<ToolKind, string>
+            {
+                [ToolKind.CCompiler] = ClangPath ?? string.Empty,
+                [ToolKind.Linker] = LldPath ?? string.Empty,
+                [ToolKind.Nm] = NmPath ?? string.Empty,
+                [ToolKind.ReadElf] = ReadElfPath ?? string.Empty,
+            },
+            LlvmRoot = string.IsNullOrWhiteSpace(LlvmRoot) ? null : LlvmRoot,
+            SearchPath = ToolSearchOptions.SplitPath(string.IsNullOrEmpty(SearchPath) ? Environment.GetEnvironmentVariable("PATH") : SearchPath),
+            LlvmInstallRoot = string.IsNullOrWhiteSpace(LlvmInstallRoot) ? "/usr/lib" : LlvmInstallRoot,
+            UseRustToolchain = UseRustLld,
+        };
+
+        var requirements = new ToolchainRequirements(mode, architecture);
+        var resolver = new ToolResolver(Runner);
+        var ok = true;
+
+        async Task<ITaskItem?> Resolve(ToolKind kind, bool required)
+        {
+            var resolution = await resolver.ResolveAsync(kind, options, requirements, required, CancellationToken).ConfigureAwait(false);
+            foreach (var skipped in resolution.Skipped)
+            {
+                Log.LogMessage(MessageImportance.Normal, "OtelThreadCtx: skipped {0}", skipped);
+            }
+
+            if (resolution.Error is { } error)
+            {
+                Report(error);
+                ok = false;
+                return null;
+            }
+
+            if (resolution.Tool is not { } tool)
+            {
+                Log.LogMessage(MessageImportance.High, "OtelThreadCtx: no {0} found; the compiler driver's own linker is used.", kind.DisplayName());
+                return null;
+            }
+
+            Log.LogMessage(MessageImportance.High, "OtelThreadCtx: {0}", tool.Describe());
+            return ToolItems.ToItem(tool);
+        }
+
+        Compiler = await Resolve(ToolKind.CCompiler, required: true).ConfigureAwait(false);
+        // The default build can link with the compiler's own linker; the inline build needs lld.
+        Linker = await Resolve(ToolKind.Linker, required: mode == NativeBuildMode.Inline).ConfigureAwait(false);
+        Nm = await Resolve(ToolKind.Nm, required: true).ConfigureAwait(false);
+        ReadElf = await Resolve(ToolKind.ReadElf, required: true).ConfigureAwait(false);
+        return ok;
+    }
+}

@@ -1,0 +1,29 @@
+using System.Runtime.InteropServices;
+
+namespace OtelThreadCtx.Build.Tasks;
+
+/// <summary>The Linux architectures the library is built for, with what differs between them.</summary>
+public sealed record TargetArchitecture(string Name, string ClangTriple, string TlsDescRelocation, bool NeedsTlsDialectFlag)
+{
+    public static readonly TargetArchitecture X64 = new("x64", "x86_64-linux-gnu", "R_X86_64_TLSDESC", NeedsTlsDialectFlag: true);
+    public static readonly TargetArchitecture Arm64 = new("arm64", "aarch64-linux-gnu", "R_AARCH64_TLSDESC", NeedsTlsDialectFlag: false);
+
+    /// <summary>Parses an MSBuild/RID-style architecture name; null when it is not supported.</summary>
+    public static TargetArchitecture? Parse(string? name) => name?.Trim().ToLowerInvariant() switch
+    {
+        "x64" or "x86_64" or "amd64" => X64,
+        "arm64" or "aarch64" => Arm64,
+        _ => null,
+    };
+
+    public static string HostName => RuntimeInformation.OSArchitecture switch
+    {
+        Architecture.X64 => "x64",
+        Architecture.Arm64 => "arm64",
+        var other => other.ToString().ToLowerInvariant(),
+    };
+
+    public bool IsHost => string.Equals(HostName, Name, StringComparison.Ordinal);
+
+    public override string ToString() => Name;
+}

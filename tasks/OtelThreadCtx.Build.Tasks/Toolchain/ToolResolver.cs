@@ -1,0 +1,90 @@
+using OtelThreadCtx.Build.Tasks.Diagnostics;
+using OtelThreadCtx.Build.Tasks.Processes;
+
+namespace OtelThreadCtx.Build.Tasks.Toolchain;
+
+/// <summary>The outcome of resolving one tool: the tool, or the error, plus what was skipped on the way.</summary>
+public sealed record ToolResolution(ResolvedTool? Tool, BuildDiagnostic? Error, IReadOnlyList<string> Skipped);
+
+/// <summary>Picks each tool: an explicit property is taken as is (the check step judges it);
+/// otherwise the first candidate in search order that is fit for the mode.</summary>
+public sealed class ToolResolver(IProcessRunner runner)
+{
+    private readonly RustLldLocator rustLocator = new(runner);
+
+    public async Task<ToolResolution> ResolveAsync(
+        ToolKind kind, ToolSearchOptions options, ToolchainRequirements requirements, bool required, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(requirements);
+        var allowGcc = requirements.Mode == NativeBuildMode.Default;
+
+        if (options.ExplicitPaths.TryGetValue(kind, out var explicitPath) && !string.IsNullOrWhiteSpace(explicitPath))
+        {
+            var full = Path.GetFullPath(explicitPath);
+            if (!ToolSearch.IsExecutableFile(full))
+            {
+                return new ToolResolution(null, new BuildDiagnostic(DiagnosticCodes.ExplicitToolMissing,
+                    $"{kind.PropertyName()} is set to '{explicitPath}', but no executable file is there. " +
+                    $"Fix: correct the path, or remove the property to let the build search PATH and /usr/lib/llvm-NN/bin."), []);
+            }
+
+            return new ToolResolution(await ProbeAsync(kind, new ToolCandidate(full, ToolOrigin.Property), cancellationToken).ConfigureAwait(false), null, []);
+        }
+
+        var skipped = new List<string>();
+        foreach (var candidate in ToolSearch.Candidates(kind, options, allowGcc))
+        {
+            var tool = await ProbeAsync(kind, candidate, cancellationToken).ConfigureAwait(false);
+            if (requirements.Check(tool) is { } unfit)
+            {
+                skipped.Add($"{candidate.Path}: {unfit.Code} {tool.Identity.Describe()}");
+                continue;
+            }
+
+            return new ToolResolution(tool, null, skipped);
+        }
+
+        if (kind == ToolKind.Linker && options.UseRustToolchain
+            && await rustLocator.FindAsync(options, cancellationToken).ConfigureAwait(false) is { } rustLld)
+        {
+            var tool = await ProbeAsync(kind, rustLld, cancellationToken).ConfigureAwait(false);
+            if (requirements.Check(tool) is { } unfit)
+            {
+                skipped.Add($"{rustLld.Path}: {unfit.Code} {tool.Identity.Describe()}");
+            }
+            else
+            {
+                return new ToolResolution(tool, null, skipped);
+            }
+        }
+
+        var looked = ToolSearch.DescribeSearch(kind, options, allowGcc).ToList();
+        if (kind == ToolKind.Linker)
+        {
+            looked.Add(options.UseRustToolchain ? "the Rust toolchain (rustc --print sysroot)/lib/rustlib/<host>/bin/gcc-ld" : "not the Rust toolchain (OtelThreadCtxUseRustLld=false)");
+        }
+
+        return new ToolResolution(null, required ? requirements.NotFound(kind, looked, skipped) : null, skipped);
+    }
+
+    /// <summary>Runs <c>tool --version</c> and parses the banner.</summary>
+    public async Task<ResolvedTool> ProbeAsync(ToolKind kind, ToolCandidate candidate, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(candidate);
+        ToolIdentity identity;
+        try
+        {
+            var result = await runner.RunAsync(new ToolInvocation(candidate.Path, ["--version"]), null, cancellationToken).ConfigureAwait(false);
+            identity = result.Succeeded
+                ? VersionBannerParser.Parse(result.StandardOutput + "\n" + result.StandardError)
+                : ToolIdentity.Unreadable($"exit code {result.ExitCode}: {result.CombinedOutput.Trim()}");
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
+        {
+            identity = ToolIdentity.Unreadable($"could not run it: {e.Message}");
+        }
+
+        return new ResolvedTool(kind, candidate.Path, candidate.Origin, identity);
+    }
+}

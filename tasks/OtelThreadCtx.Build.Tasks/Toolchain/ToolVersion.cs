@@ -1,0 +1,24 @@
+using System.Globalization;
+
+namespace OtelThreadCtx.Build.Tasks.Toolchain;
+
+/// <summary>A major.minor.patch version as printed in a banner.</summary>
+public readonly record struct ToolVersion(int Major, int Minor, int Patch) : IComparable<ToolVersion>
+{
+    public static ToolVersion Parse(string major, string? minor, string? patch) => new(
+        int.Parse(major, CultureInfo.InvariantCulture),
+        string.IsNullOrEmpty(minor) ? 0 : int.Parse(minor, CultureInfo.InvariantCulture),
+        string.IsNullOrEmpty(patch) ? 0 : int.Parse(patch, CultureInfo.InvariantCulture));
+
+    public int CompareTo(ToolVersion other) =>
+        Major != other.Major ? Major.CompareTo(other.Major)
+        : Minor != other.Minor ? Minor.CompareTo(other.Minor)
+        : Patch.CompareTo(other.Patch);
+
+    public static bool operator <(ToolVersion left, ToolVersion right) => left.CompareTo(right) < 0;
+    public static bool operator >(ToolVersion left, ToolVersion right) => left.CompareTo(right) > 0;
+    public static bool operator <=(ToolVersion left, ToolVersion right) => left.CompareTo(right) <= 0;
+    public static bool operator >=(ToolVersion left, ToolVersion right) => left.CompareTo(right) >= 0;
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Major}.{Minor}.{Patch}");
+}

@@ -1,0 +1,147 @@
+using System.Globalization;
+using OtelThreadCtx.Build.Tasks.Diagnostics;
+
+namespace OtelThreadCtx.Build.Tasks.Verification;
+
+/// <summary>The checks a built library must pass, decided from parsed nm/readelf output.
+/// Each check fails unless the output positively shows what it needs.</summary>
+public static class LibraryChecks
+{
+    /// <summary>TLS relocation types other than TLSDESC, on x86-64 and aarch64.</summary>
+    private static readonly string[] OtherTlsRelocationMarkers =
+    [
+        "DTPMOD", "DTPOFF", "TPOFF", "TLSGD", "TLSLD", "TLS_DTPREL", "TLS_DTPMOD", "TLS_TPREL", "GOTTPOFF",
+    ];
+
+    public static IReadOnlyList<CheckResult> Run(LibraryInspection inspection, VerificationExpectations expect)
+    {
+        ArgumentNullException.ThrowIfNull(inspection);
+        ArgumentNullException.ThrowIfNull(expect);
+        return
+        [
+            ShimSymbol(inspection, expect),
+            TlsSymbolExported(inspection, expect),
+            TlsDescRelocation(inspection, expect),
+            NoOtherTlsRelocation(inspection, expect),
+            NonExecutableStack(inspection),
+            Relro(inspection),
+            BindNow(inspection),
+        ];
+    }
+
+    public static CheckResult ShimSymbol(LibraryInspection inspection, VerificationExpectations expect)
+    {
+        var lines = inspection.Symbols.Concat(inspection.DynamicSymbolsNm)
+            .Where(s => string.Equals(s.BaseName, expect.ShimSymbol, StringComparison.Ordinal))
+            .Select(s => s.RawLine)
+            .ToList();
+        var counted = string.Create(CultureInfo.InvariantCulture,
+            $"nm listed {inspection.Symbols.Count} symbols and nm -D {inspection.DynamicSymbolsNm.Count} dynamic symbols");
+
+        if (expect.Mode == NativeBuildMode.Inline)
+        {
+            return lines.Count == 0
+                ? new CheckResult("shim-inlined", true, null, $"'{expect.ShimSymbol}' is absent: the accessor was inlined and its out-of-line copy removed ({counted}).", [$"(no line names {expect.ShimSymbol}; {counted})"])
+                : new CheckResult("shim-inlined", false, DiagnosticCodes.ShimNotInlined,
+                    $"The inline build still contains the TLS shim '{expect.ShimSymbol}': callers may still call it instead of reaching otel_thread_ctx_v1 directly. " +
+                    "Fix: compile every source with -flto=thin -ffunction-sections and link with -flto=thin -Wl,--gc-sections through ld.lld (the SDK's defaults); check OtelThreadCtxCFlags/OtelThreadCtxLdFlags for flags that undo them.",
+                    lines);
+        }
+
+        if (inspection.Symbols.Count == 0)
+        {
+            return new CheckResult("shim-present", false, DiagnosticCodes.ShimNotVisible,
+                $"The default build has no symbol table to look for '{expect.ShimSymbol}' in (stripped?), so the check cannot see the shim. Fix: do not strip the library (remove -s from OtelThreadCtxLdFlags).",
+                [counted]);
+        }
+
+        return lines.Count > 0
+            ? new CheckResult("shim-present", true, null, $"'{expect.ShimSymbol}' is present, as a default build should have it.", lines)
+            : new CheckResult("shim-present", false, DiagnosticCodes.ShimNotVisible,
+                $"The default build has no symbol '{expect.ShimSymbol}', so the inline check could not tell an inlined shim from a renamed one. Fix: set OtelThreadCtxShimSymbol to the accessor's name.",
+                [$"(no line names {expect.ShimSymbol}; {counted})"]);
+    }
+
+    public static CheckResult TlsSymbolExported(LibraryInspection inspection, VerificationExpectations expect)
+    {
+        var entries = inspection.DynamicSymbols.Where(s => string.Equals(s.BaseName, expect.TlsSymbol, StringComparison.Ordinal)).ToList();
+        var good = entries.Where(s => s.Type == "TLS" && s.Bind == "GLOBAL" && s.Visibility == "DEFAULT" && s.Size == 8 && s.IsDefined).ToList();
+        if (good.Count > 0)
+        {
+            return new CheckResult("tls-symbol-exported", true, null, $"'{expect.TlsSymbol}' is in .dynsym as TLS, GLOBAL, DEFAULT, 8 bytes, defined.", good.Select(s => s.RawLine).ToList());
+        }
+
+        var evidence = entries.Count > 0 ? entries.Select(s => s.RawLine).ToList() : [$"(no .dynsym entry names {expect.TlsSymbol} among {inspection.DynamicSymbols.Count})"];
+        return new CheckResult("tls-symbol-exported", false, DiagnosticCodes.TlsSymbolNotExported,
+            $"'{expect.TlsSymbol}' is not exported as readers need it (.dynsym, TLS, GLOBAL, DEFAULT visibility, size 8, defined). " +
+            $"Fix: define it with __attribute__((visibility(\"default\"))) _Thread_local and list it under 'global:' in the version script (OtelThreadCtxVersionScript).",
+            evidence);
+    }
+
+    public static CheckResult TlsDescRelocation(LibraryInspection inspection, VerificationExpectations expect)
+    {
+        var wanted = expect.Architecture.TlsDescRelocation;
+        var lines = inspection.Relocations
+            .Where(r => r.Type == wanted && string.Equals(r.SymbolBaseName, expect.TlsSymbol, StringComparison.Ordinal))
+            .Select(r => r.RawLine).ToList();
+        if (lines.Count > 0)
+        {
+            return new CheckResult("tlsdesc-relocation", true, null, $"{lines.Count} {wanted} relocation(s) name '{expect.TlsSymbol}'.", lines);
+        }
+
+        var naming = inspection.Relocations.Where(r => string.Equals(r.SymbolBaseName, expect.TlsSymbol, StringComparison.Ordinal)).Select(r => r.RawLine).ToList();
+        var fix = expect.Mode == NativeBuildMode.Inline
+            ? "Fix: with ThinLTO the dialect is chosen at link time: link with -Wl,-mllvm,-enable-tlsdesc through ld.lld 18.1 or newer (the SDK does this; check OtelThreadCtxLdFlags)."
+            : "Fix: compile the shim with -mtls-dialect=gnu2 (GCC, or clang 19+).";
+        return new CheckResult("tlsdesc-relocation", false, DiagnosticCodes.NoTlsDescRelocation,
+            $"No {wanted} relocation names '{expect.TlsSymbol}': readers expect the TLSDESC dialect. {fix}",
+            naming.Count > 0 ? naming : [$"(no relocation names {expect.TlsSymbol} among {inspection.Relocations.Count})"]);
+    }
+
+    public static CheckResult NoOtherTlsRelocation(LibraryInspection inspection, VerificationExpectations expect)
+    {
+        var lines = inspection.Relocations
+            .Where(r => string.Equals(r.SymbolBaseName, expect.TlsSymbol, StringComparison.Ordinal)
+                        && OtherTlsRelocationMarkers.Any(m => r.Type.Contains(m, StringComparison.Ordinal)))
+            .Select(r => r.RawLine).ToList();
+        return lines.Count == 0
+            ? new CheckResult("no-other-tls-relocation", true, null, $"No traditional-dialect TLS relocation (DTPMOD/DTPOFF/TPOFF…) names '{expect.TlsSymbol}'.", [$"(checked {inspection.Relocations.Count} relocations)"])
+            : new CheckResult("no-other-tls-relocation", false, DiagnosticCodes.OtherTlsRelocation,
+                $"'{expect.TlsSymbol}' is also reached through the traditional TLS dialect (__tls_get_addr), which TLSDESC readers do not follow. " +
+                "Fix: inline build: link with -Wl,-mllvm,-enable-tlsdesc (LLD 18.1+); default build: compile every source that touches it with -mtls-dialect=gnu2.",
+                lines);
+    }
+
+    public static CheckResult NonExecutableStack(LibraryInspection inspection)
+    {
+        var stack = inspection.ProgramHeaders.Where(h => h.Type == "GNU_STACK").ToList();
+        if (stack.Count == 1 && !stack[0].Flags.Contains('E', StringComparison.Ordinal))
+        {
+            return new CheckResult("hardening-noexecstack", true, null, "GNU_STACK is not executable.", [stack[0].RawLine]);
+        }
+
+        return new CheckResult("hardening-noexecstack", false, DiagnosticCodes.HardeningMissing,
+            "The library asks for an executable stack (GNU_STACK with E, or none). Fix: link with -Wl,-z,noexecstack and remove assembly without .note.GNU-stack.",
+            stack.Count > 0 ? stack.Select(h => h.RawLine).ToList() : ["(no GNU_STACK program header)"]);
+    }
+
+    public static CheckResult Relro(LibraryInspection inspection)
+    {
+        var relro = inspection.ProgramHeaders.Where(h => h.Type == "GNU_RELRO").Select(h => h.RawLine).ToList();
+        return relro.Count > 0
+            ? new CheckResult("hardening-relro", true, null, "GNU_RELRO is present.", relro)
+            : new CheckResult("hardening-relro", false, DiagnosticCodes.HardeningMissing, "No GNU_RELRO segment. Fix: link with -Wl,-z,relro.", ["(no GNU_RELRO program header)"]);
+    }
+
+    public static CheckResult BindNow(LibraryInspection inspection)
+    {
+        var now = inspection.DynamicEntries
+            .Where(e => e.Tag == "BIND_NOW"
+                        || (e.Tag == "FLAGS" && e.Value.Contains("BIND_NOW", StringComparison.Ordinal))
+                        || (e.Tag == "FLAGS_1" && e.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries).Contains("NOW")))
+            .Select(e => e.RawLine).ToList();
+        return now.Count > 0
+            ? new CheckResult("hardening-bind-now", true, null, "Symbols are bound at load time (BIND_NOW).", now)
+            : new CheckResult("hardening-bind-now", false, DiagnosticCodes.HardeningMissing, "The dynamic section has no BIND_NOW flag. Fix: link with -Wl,-z,now.", ["(no FLAGS BIND_NOW, FLAGS_1 NOW or BIND_NOW entry)"]);
+    }
+}

@@ -1,0 +1,70 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace OtelThreadCtx.Build.Tasks.Verification;
+
+public sealed record ToolReport(string Path, string Flavor, string? Version, string Vendor, string Origin, string Banner);
+
+public sealed record CompileCommandEntry(string Directory, string File, string Output, IReadOnlyList<string> Arguments, string Command);
+
+public sealed record LinkCommandEntry(string Output, IReadOnlyList<string> Arguments, string Command);
+
+public sealed record CheckReport(string Id, bool Passed, string? Code, string Message, IReadOnlyList<string> Evidence);
+
+/// <summary><c>libotel_thread_ctx.so.verification.json</c>: what was built, with which tools and commands,
+/// and each check with the tool output that decided it. Read by CI pipelines and by the build's own tests.</summary>
+public sealed record VerificationReport(
+    int SchemaVersion,
+    string Library,
+    string? Sha256,
+    string Mode,
+    string Target,
+    bool Passed,
+    IReadOnlyDictionary<string, ToolReport> Tools,
+    IReadOnlyList<CompileCommandEntry> Compile,
+    LinkCommandEntry? Link,
+    IReadOnlyList<string> InspectionCommands,
+    IReadOnlyList<CheckReport> Checks,
+    IReadOnlyList<string> Errors)
+{
+    public const int CurrentSchemaVersion = 1;
+
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+
+    public static VerificationReport? FromJson(string json) => JsonSerializer.Deserialize<VerificationReport>(json, JsonOptions);
+
+    /// <summary>One line for the build output.</summary>
+    public string Summary()
+    {
+        var passed = Checks.Count(c => c.Passed);
+        var verdict = Passed ? "verified" : "FAILED verification";
+        return $"OtelThreadCtx: {Mode} {System.IO.Path.GetFileName(Library)} ({Target}) {verdict}: {passed}/{Checks.Count} checks passed [{string.Join(", ", Checks.Select(c => (c.Passed ? "ok " : "FAIL ") + c.Id))}]";
+    }
+}
+
+/// <summary>The command records that the compile and link steps leave in the intermediate folder.</summary>
+public static class CommandRecords
+{
+    public static void WriteCompile(string path, IReadOnlyList<CompileCommandEntry> entries) =>
+        File.WriteAllText(path, JsonSerializer.Serialize(entries, VerificationReport.JsonOptions));
+
+    public static IReadOnlyList<CompileCommandEntry> ReadCompile(string? path) =>
+        path is not null && File.Exists(path)
+            ? JsonSerializer.Deserialize<List<CompileCommandEntry>>(File.ReadAllText(path), VerificationReport.JsonOptions) ?? []
+            : [];
+
+    public static void WriteLink(string path, LinkCommandEntry entry) =>
+        File.WriteAllText(path, JsonSerializer.Serialize(entry, VerificationReport.JsonOptions));
+
+    public static LinkCommandEntry? ReadLink(string? path) =>
+        path is not null && File.Exists(path)
+            ? JsonSerializer.Deserialize<LinkCommandEntry>(File.ReadAllText(path), VerificationReport.JsonOptions)
+            : null;
+}

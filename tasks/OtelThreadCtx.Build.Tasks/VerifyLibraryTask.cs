@@ -1,0 +1,124 @@
+using System.Security.Cryptography;
+using Microsoft.Build.Framework;
+using OtelThreadCtx.Build.Tasks.Toolchain;
+using OtelThreadCtx.Build.Tasks.Verification;
+
+namespace OtelThreadCtx.Build.Tasks;
+
+/// <summary>Step 5, verify: reads the library with nm and readelf, runs the checks, writes the JSON report
+/// beside it. A library that fails is deleted (unless failures are downgraded to warnings).</summary>
+public sealed class VerifyLibraryTask : OtelThreadCtxTask
+{
+    [Required]
+    public string Library { get; set; } = string.Empty;
+
+    [Required]
+    public string Mode { get; set; } = string.Empty;
+
+    [Required]
+    public string Architecture { get; set; } = string.Empty;
+
+    [Required]
+    public ITaskItem? Nm { get; set; }
+
+    [Required]
+    public ITaskItem? ReadElf { get; set; }
+
+    public ITaskItem? Compiler { get; set; }
+
+    public ITaskItem? Linker { get; set; }
+
+    [Required]
+    public string ShimSymbol { get; set; } = string.Empty;
+
+    public string TlsSymbol { get; set; } = "otel_thread_ctx_v1";
+
+    public string? CompileCommandsFile { get; set; }
+
+    public string? LinkCommandFile { get; set; }
+
+    [Required]
+    public string ReportPath { get; set; } = string.Empty;
+
+    /// <summary>OtelThreadCtxVerificationFailuresAsWarnings: keep a library that failed a check. At your own risk.</summary>
+    public bool FailuresAsWarnings { get; set; }
+
+    [Output]
+    public bool Passed { get; private set; }
+
+    [Output]
+    public string Summary { get; private set; } = string.Empty;
+
+    protected override async Task<bool> ExecuteAsync()
+    {
+        var mode = NativeBuildModeParser.FromInlineProperty(Mode);
+        var architecture = ParseArchitecture(Architecture)!;
+        var nm = ToolItems.FromItem(Nm, ToolKind.Nm)!;
+        var readElf = ToolItems.FromItem(ReadElf, ToolKind.ReadElf)!;
+        var library = Path.GetFullPath(Library);
+
+        var inspector = new LibraryInspector(Runner);
+        var outcome = await inspector.InspectAsync(library, nm.Path, readElf.Path, CancellationToken).ConfigureAwait(false);
+        var checks = outcome.Inspection is { } inspection
+            ? LibraryChecks.Run(inspection, new VerificationExpectations(mode, architecture, ShimSymbol, TlsSymbol))
+            : [];
+        var errors = outcome.Error is { } error ? new[] { error.ToString() } : [];
+        Passed = outcome.Error is null && checks.All(c => c.Passed);
+
+        var tools = new Dictionary<string, ToolReport>(StringComparer.Ordinal);
+        foreach (var (name, tool) in new[]
+                 {
+                     ("compiler", ToolItems.FromItem(Compiler, ToolKind.CCompiler)), ("linker", ToolItems.FromItem(Linker, ToolKind.Linker)),
+                     ("nm", nm), ("readelf", readElf),
+                 })
+        {
+            if (tool is not null)
+            {
+                tools[name] = ToolItems.ToReport(tool);
+            }
+        }
+
+        var report = new VerificationReport(
+            VerificationReport.CurrentSchemaVersion, library, File.Exists(library) ? Sha256(library) : null,
+            mode.ToString().ToLowerInvariant(), $"linux-{architecture.Name}", Passed, tools,
+            CommandRecords.ReadCompile(CompileCommandsFile), CommandRecords.ReadLink(LinkCommandFile),
+            outcome.Commands,
+            checks.Select(c => new CheckReport(c.Id, c.Passed, c.Code, c.Message, c.Evidence)).ToList(),
+            errors);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(ReportPath))!);
+        await File.WriteAllTextAsync(ReportPath, report.ToJson(), CancellationToken).ConfigureAwait(false);
+
+        if (outcome.Error is { } inspectError)
+        {
+            Report(inspectError, FailuresAsWarnings);
+        }
+
+        foreach (var failed in checks.Where(c => !c.Passed))
+        {
+            Report(new Diagnostics.BuildDiagnostic(failed.Code!, $"{failed.Message} Library: {library}. Tool output: {string.Join(" | ", failed.Evidence)}. Report: {ReportPath}"), FailuresAsWarnings);
+        }
+
+        foreach (var check in checks.Where(c => c.Passed))
+        {
+            Log.LogMessage(MessageImportance.Normal, "OtelThreadCtx: check {0} passed: {1} Evidence: {2}", check.Id, check.Message, string.Join(" | ", check.Evidence));
+        }
+
+        Summary = report.Summary();
+        Log.LogMessage(MessageImportance.High, "{0}; report: {1}", Summary, ReportPath);
+
+        if (!Passed && !FailuresAsWarnings)
+        {
+            // Never leave a library that failed a check where a later step could pick it up.
+            File.Delete(library);
+            return false;
+        }
+
+        return true;
+    }
+
+    private static string Sha256(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+}
