@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what the native build and its tests need on Debian/Ubuntu: clang, lld and LLVM tools 19
+# (LLD >= 18.1 for TLSDESC under ThinLTO on x86-64) and binutils (nm, readelf, objdump).
+set -euo pipefail
+need=()
+for tool in clang-19 ld.lld-19 llvm-nm-19 llvm-readelf-19 nm readelf objdump; do
+  command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
+done
+if [ ${#need[@]} -eq 0 ]; then
+  echo "toolchain present: $(clang-19 --version | head -1); $(ld.lld-19 --version)"
+  exit 0
+fi
+echo "installing (missing: ${need[*]})"
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update
+"${sudo_cmd[@]}" apt-get install -y --no-install-recommends clang-19 lld-19 llvm-19 binutils
