@@ -129,6 +129,32 @@ public sealed partial class NativeBuildTests
         Assert.All(report.RootElement.GetProperty("checks").EnumerateArray(), c => Assert.True(c.GetProperty("passed").GetBoolean()));
     }
 
+    [Fact]
+    public async Task Rust_toolchain_lld_is_the_last_resort_for_the_linker()
+    {
+        using var build = new NativeBuild();
+        var bin = build.BinWith(("clang-19", Tools.Find("clang-19")), ("nm", Tools.Find("nm")), ("readelf", Tools.Find("readelf")));
+        var properties = new Dictionary<string, string>(Inline) { ["OtelThreadCtxSearchPath"] = bin, ["OtelThreadCtxLlvmInstallRoot"] = build.EmptyFolder() };
+        var home = Environment.GetEnvironmentVariable("HOME") ?? "/root";
+        var hasRust = File.Exists(Path.Combine(home, ".cargo", "bin", "rustc"));
+
+        var result = await build.BuildAsync(properties);
+
+        if (hasRust)
+        {
+            Assert.True(result.ExitCode == 0, result.StandardOutput + result.StandardError);
+            using var report = NativeBuild.ReadReport(build.OutputReport);
+            var linker = report.RootElement.GetProperty("tools").GetProperty("linker");
+            Assert.Equal("RustToolchain", linker.GetProperty("origin").GetString());
+            Assert.Contains("gcc-ld", linker.GetProperty("path").GetString(), StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.Contains("error OTC1002:", result.StandardOutput, StringComparison.Ordinal);
+            Assert.Contains("the Rust toolchain", result.StandardOutput, StringComparison.Ordinal);
+        }
+    }
+
     private static async Task<string> DisassembleAsync(string library, string function)
     {
         var text = await Tools.OutputOfAsync("objdump", "-d", "--no-show-raw-insn", library);
