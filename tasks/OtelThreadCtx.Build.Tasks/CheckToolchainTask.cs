@@ -6,19 +6,8 @@ namespace OtelThreadCtx.Build.Tasks;
 
 /// <summary>Step 2, check: each tool is fit for the mode (gnu2 support, LLD ≥ 18.1 for inline on x86-64,
 /// no Apple toolchain), and clang's LLVM is not newer than the linker's.</summary>
-public sealed class CheckToolchainTask : OtelThreadCtxTask
+public sealed class CheckToolchainTask : NativeStepTask
 {
-    [Required]
-    public string Mode { get; set; } = string.Empty;
-
-    [Required]
-    public string Architecture { get; set; } = string.Empty;
-
-    [Required]
-    public ITaskItem? Compiler { get; set; }
-
-    public ITaskItem? Linker { get; set; }
-
     [Required]
     public ITaskItem? Nm { get; set; }
 

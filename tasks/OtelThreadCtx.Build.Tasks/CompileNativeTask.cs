@@ -9,19 +9,8 @@ namespace OtelThreadCtx.Build.Tasks;
 
 /// <summary>Step 3, compile: each C source to an object (default) or ThinLTO bitcode (inline), and a
 /// compile_commands.json beside them.</summary>
-public sealed class CompileNativeTask : OtelThreadCtxTask
+public sealed class CompileNativeTask : NativeStepTask
 {
-    [Required]
-    public string Mode { get; set; } = string.Empty;
-
-    [Required]
-    public string Architecture { get; set; } = string.Empty;
-
-    [Required]
-    public ITaskItem? Compiler { get; set; }
-
-    public ITaskItem? Linker { get; set; }
-
     [Required]
     public ITaskItem[] Sources { get; set; } = [];
 
@@ -39,8 +28,13 @@ public sealed class CompileNativeTask : OtelThreadCtxTask
 
     protected override async Task<bool> ExecuteAsync()
     {
+        if (RequireCompiler() is not { } compiler)
+        {
+            return false;
+        }
+
         var architecture = ParseArchitecture(Architecture)!;
-        var settings = new NativeBuildSettings(NativeBuildModeParser.FromInlineProperty(Mode), architecture, ToolItems.FromItem(Compiler, ToolKind.CCompiler)!)
+        var settings = new NativeBuildSettings(NativeBuildModeParser.FromInlineProperty(Mode), architecture, compiler)
         {
             IncludeDirectories = IncludeDirectories.Select(Path.GetFullPath).ToList(),
             Defines = Defines,

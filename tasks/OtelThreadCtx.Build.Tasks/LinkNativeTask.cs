@@ -8,19 +8,8 @@ namespace OtelThreadCtx.Build.Tasks;
 
 /// <summary>Step 4, link: the objects into the shared library through ld.lld (hardened, version script;
 /// inline: ThinLTO with TLSDESC code generation). Writes link-command.json beside the library.</summary>
-public sealed class LinkNativeTask : OtelThreadCtxTask
+public sealed class LinkNativeTask : NativeStepTask
 {
-    [Required]
-    public string Mode { get; set; } = string.Empty;
-
-    [Required]
-    public string Architecture { get; set; } = string.Empty;
-
-    [Required]
-    public ITaskItem? Compiler { get; set; }
-
-    public ITaskItem? Linker { get; set; }
-
     [Required]
     public ITaskItem[] ObjectFiles { get; set; } = [];
 
@@ -34,8 +23,13 @@ public sealed class LinkNativeTask : OtelThreadCtxTask
 
     protected override async Task<bool> ExecuteAsync()
     {
+        if (RequireCompiler() is not { } compiler)
+        {
+            return false;
+        }
+
         var mode = NativeBuildModeParser.FromInlineProperty(Mode);
-        var settings = new NativeBuildSettings(mode, ParseArchitecture(Architecture)!, ToolItems.FromItem(Compiler, ToolKind.CCompiler)!)
+        var settings = new NativeBuildSettings(mode, ParseArchitecture(Architecture)!, compiler)
         {
             Linker = ToolItems.FromItem(Linker, ToolKind.Linker),
             ExtraLinkFlags = SplitFlags(ExtraFlags),

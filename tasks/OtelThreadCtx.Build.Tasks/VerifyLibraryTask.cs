@@ -7,26 +7,16 @@ namespace OtelThreadCtx.Build.Tasks;
 
 /// <summary>Step 5, verify: reads the library with nm and readelf, runs the checks, writes the JSON report
 /// beside it. A library that fails is deleted (unless failures are downgraded to warnings).</summary>
-public sealed class VerifyLibraryTask : OtelThreadCtxTask
+public sealed class VerifyLibraryTask : NativeStepTask
 {
     [Required]
     public string Library { get; set; } = string.Empty;
-
-    [Required]
-    public string Mode { get; set; } = string.Empty;
-
-    [Required]
-    public string Architecture { get; set; } = string.Empty;
 
     [Required]
     public ITaskItem? Nm { get; set; }
 
     [Required]
     public ITaskItem? ReadElf { get; set; }
-
-    public ITaskItem? Compiler { get; set; }
-
-    public ITaskItem? Linker { get; set; }
 
     [Required]
     public string ShimSymbol { get; set; } = string.Empty;
