@@ -1,0 +1,164 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace OtelThreadCtx.Tests;
+
+/// <summary>The automatic publisher: what a reader sees on whichever thread code runs is the Activity current there.</summary>
+[Collection(NativeCollection.Name)]
+public sealed class ActivityPublisherTests : IDisposable
+{
+    private readonly ActivitySource source = new("OtelThreadCtx.Tests.Publisher");
+    private readonly ActivityListener listener = new()
+    {
+        ShouldListenTo = s => s.Name == "OtelThreadCtx.Tests.Publisher",
+        Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+    };
+
+    private readonly ActivityThreadContextPublisher publisher;
+
+    public ActivityPublisherTests()
+    {
+        ActivitySource.AddActivityListener(listener);
+        var options = new ActivityPublisherOptions();
+        options.AttributeTagNames.Add("http.route");
+        publisher = ActivityThreadContextPublisher.Start(options);
+    }
+
+    public void Dispose()
+    {
+        publisher.Dispose();
+        listener.Dispose();
+        source.Dispose();
+    }
+
+    private static (string? SpanId, byte[] Bytes) Published()
+    {
+        var buffer = new byte[ThreadContextRecord.Size];
+        var length = ThreadContext.ReadCurrent(buffer);
+        return length == 0 ? (null, []) : (Convert.ToHexStringLower(buffer, 16, 8), buffer[..length]);
+    }
+
+    private static void AssertPublishesCurrent()
+    {
+        var current = Activity.Current;
+        Assert.NotNull(current);
+        var (span, bytes) = Published();
+        Assert.Equal(current.SpanId.ToHexString(), span);
+        Assert.Equal(current.TraceId.ToHexString(), Convert.ToHexStringLower(bytes, 0, 16));
+        Assert.Equal(1, bytes[24]);
+    }
+
+    [Fact]
+    public void Starting_an_activity_publishes_it_with_its_tags_and_stopping_restores_the_parent()
+    {
+        using var parent = source.StartActivity("parent")!;
+        AssertPublishesCurrent();
+
+        using (var child = source.StartActivity(ActivityKind.Server, tags: [new("http.route", "/orders/{id}")], name: "child")!)
+        {
+            AssertPublishesCurrent();
+            var bytes = Published().Bytes;
+            var key = ThreadContextKeys.Register("http.route");
+            Assert.Equal(key.Index, bytes[28]);
+            Assert.Equal("/orders/{id}", Encoding.UTF8.GetString(bytes, 30, bytes[29]));
+        }
+
+        Assert.Equal(parent.SpanId.ToHexString(), Published().SpanId);
+        parent.Stop();
+        Assert.Null(Published().SpanId);
+    }
+
+    [Fact]
+    public async Task Continuations_publish_the_activity_current_on_their_thread()
+    {
+        using var activity = source.StartActivity("async")!;
+
+        await Task.Yield();
+        AssertPublishesCurrent();
+
+        await Task.Delay(5);
+        AssertPublishesCurrent();
+
+#pragma warning disable xUnit1030 // the point: a continuation on whichever pool thread runs it
+        await Task.Delay(5).ConfigureAwait(false);
+#pragma warning restore xUnit1030
+        AssertPublishesCurrent();
+
+        await Task.Run(AssertPublishesCurrent);
+        Assert.Equal(activity.SpanId, Activity.Current!.SpanId);
+    }
+
+    [Fact]
+    public async Task Thread_pool_threads_publish_nothing_once_the_flow_leaves()
+    {
+        string? seenInside = null;
+        string? seenAfter = "unset";
+        using (var activity = source.StartActivity("pool")!)
+        {
+            await Task.Run(() => seenInside = Published().SpanId);
+            Assert.Equal(activity.SpanId.ToHexString(), seenInside);
+        }
+
+        // A work item queued without the activity's ExecutionContext publishes nothing.
+        using var done = new ManualResetEventSlim();
+        ThreadPool.UnsafeQueueUserWorkItem(_ =>
+        {
+            seenAfter = Published().SpanId;
+            done.Set();
+        }, null);
+        done.Wait(TimeSpan.FromSeconds(10));
+
+        Assert.Null(seenAfter);
+    }
+
+    [Fact]
+    public async Task Concurrent_flows_each_see_their_own_activity()
+    {
+        var results = await Task.WhenAll(Enumerable.Range(0, 32).Select(async i =>
+        {
+            using var activity = source.StartActivity($"flow-{i}")!;
+            for (var step = 0; step < 10; step++)
+            {
+                await Task.Yield();
+                if (Published().SpanId != activity.SpanId.ToHexString())
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }));
+
+        Assert.All(results, Assert.True);
+    }
+
+    [Fact]
+    public void The_record_is_built_once_per_activity_and_swapped_by_pointer()
+    {
+        using var a = source.StartActivity("a")!;
+        var first = ThreadContext.Current;
+        using (source.StartActivity("b"))
+        {
+            Assert.NotSame(first, ThreadContext.Current);
+        }
+
+        Assert.Same(first, ThreadContext.Current);
+    }
+
+    [Fact]
+    public void Refresh_republishes_tags_set_after_start()
+    {
+        using var activity = source.StartActivity("late-tags")!;
+        activity.SetTag("http.route", "/late");
+        Assert.Equal(0, BitConverter.ToUInt16(Published().Bytes, 26));
+
+        publisher.Refresh(activity);
+
+        var bytes = Published().Bytes;
+        Assert.Equal("/late", Encoding.UTF8.GetString(bytes, 30, bytes[29]));
+    }
+
+    [Fact]
+    public void Only_one_publisher_runs_at_a_time() =>
+        Assert.Throws<InvalidOperationException>(() => ActivityThreadContextPublisher.Start());
+}

@@ -1,0 +1,70 @@
+using System.Runtime.InteropServices;
+using Xunit.Abstractions;
+
+namespace OtelThreadCtx.Tests;
+
+/// <summary>Native memory stays flat while many threads attach records and exit.</summary>
+[Collection(NativeCollection.Name)]
+public sealed partial class LifetimeTests(ITestOutputHelper output)
+{
+    [StructLayout(LayoutKind.Sequential)]
+    private struct MallInfo2
+    {
+        public nuint Arena, Ordblks, Smblks, Hblks, Hblkhd, Usmblks, Fsmblks, Uordblks, Fordblks, Keepcost;
+    }
+
+    [LibraryImport("libc", EntryPoint = "mallinfo2")]
+    private static partial MallInfo2 MallInfo();
+
+    /// <summary>Bytes malloc has handed out and not taken back (glibc's uordblks), after finalizers ran.</summary>
+    private static long NativeInUse()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+
+        return (long)MallInfo().Uordblks;
+    }
+
+    [Fact]
+    public void Hundred_thousand_threads_that_attach_and_exit_leave_no_native_growth()
+    {
+        const int total = 100_000;
+        const int batch = 1_000;
+        RunThreads(batch); // warm up the runtime's own per-thread allocations
+        var before = NativeInUse();
+
+        for (var done = 0; done < total; done += batch)
+        {
+            RunThreads(batch);
+        }
+
+        var after = NativeInUse();
+        var growth = after - before;
+        output.WriteLine($"native in use: before {before:N0} B, after {after:N0} B, growth {growth:N0} B over {total:N0} threads (a leaked record each would be {total * 640L:N0} B)");
+        // One leaked 640-byte record per thread would be 64 MB; allow 2 MB for allocator and runtime noise.
+        Assert.True(growth < 2 * 1024 * 1024, $"native memory grew by {growth:N0} bytes");
+    }
+
+    private static void RunThreads(int count)
+    {
+        var threads = new Thread[count];
+        for (var i = 0; i < count; i++)
+        {
+            threads[i] = new Thread(() =>
+            {
+                var record = new ThreadContextRecord();
+                ThreadContext.Attach(record);
+                // Exit with the record still attached: the thread's slot releases it.
+            }, maxStackSize: 256 * 1024);
+            threads[i].Start();
+        }
+
+        foreach (var thread in threads)
+        {
+            thread.Join();
+        }
+    }
+}
