@@ -3,7 +3,8 @@
 # (LLD >= 18.1 for TLSDESC under ThinLTO on x86-64) and binutils (nm, readelf, objdump).
 set -euo pipefail
 need=()
-for tool in clang-19 ld.lld-19 llvm-nm-19 llvm-readelf-19 nm readelf objdump; do
+[ -f /usr/include/benchmark/benchmark.h ] || need+=(libbenchmark-dev)
+for tool in clang-19 ld.lld-19 llvm-nm-19 llvm-readelf-19 nm readelf objdump g++ python3; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
 if [ ${#need[@]} -eq 0 ]; then
@@ -15,4 +16,4 @@ sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
 export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update
-"${sudo_cmd[@]}" apt-get install -y --no-install-recommends clang-19 lld-19 llvm-19 binutils
+"${sudo_cmd[@]}" apt-get install -y --no-install-recommends clang-19 lld-19 llvm-19 binutils g++ libbenchmark-dev python3

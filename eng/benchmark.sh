@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Benchmarks, default vs inline, native (Google Benchmark) and C# (BenchmarkDotNet), in one command.
+#   ./eng/benchmark.sh           full run, writes docs/benchmarks.md
+#   ./eng/benchmark.sh --short   seconds: proves the harnesses run (CI), writes artifacts/benchmarks/benchmarks-short.md
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 MSBUILDDISABLENODEREUSE=1
+short=""; [ "${1:-}" = "--short" ] && short="--short"
+out=artifacts/benchmarks
+mkdir -p "$out"
+native=artifacts/native/Release
+
+# Both libraries, verified.
+dotnet build native/OtelThreadCtx.Native.csproj -c Release -nodeReuse:false -v:q
+dotnet build native/OtelThreadCtx.Native.csproj -c Release -p:OtelThreadCtxInline=true -nodeReuse:false -v:q
+
+# Native harness: one binary, run against each library.
+g++ -std=c++17 -O2 -Wall -Werror -Inative/include tests/OtelThreadCtx.Benchmarks/native/bench_thread_ctx.cc \
+  -L"$native/default/linux-x64" -lotel_thread_ctx -lbenchmark -lpthread -o "$out/bench_thread_ctx"
+min_time=1; [ -n "$short" ] && min_time=0.01
+for mode in default inline; do
+  LD_LIBRARY_PATH="$native/$mode/linux-x64" "$out/bench_thread_ctx" --benchmark_min_time="$min_time" \
+    --benchmark_repetitions=$([ -n "$short" ] && echo 1 || echo 3) --benchmark_report_aggregates_only=true \
+    --benchmark_format=json --benchmark_out="$out/native-$mode.json" --benchmark_out_format=json > /dev/null
+  # Keep the median of the repetitions (or the single run) under the plain scenario name.
+  python3 - "$out/native-$mode.json" <<'PY'
+import json, sys
+p = sys.argv[1]; d = json.load(open(p))
+rows = [b for b in d["benchmarks"] if b.get("aggregate_name") in (None, "median")]
+for b in rows: b["name"] = b.get("run_name", b["name"]).split("_median")[0]
+d["benchmarks"] = rows; json.dump(d, open(p, "w"), indent=1)
+PY
+done
+
+target=docs/benchmarks.md; [ -n "$short" ] && target="$out/benchmarks-short.md"
+export OTC_BENCH_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with local changes)')"
+dotnet run --project tests/OtelThreadCtx.Benchmarks -c Release -- \
+  --artifacts "$native" --native-default "$out/native-default.json" --native-inline "$out/native-inline.json" \
+  --output "$target" $short --filter '*' --artifacts-path "$out/bdn" > "$out/bdn.log" 2>&1 || { tail -50 "$out/bdn.log"; exit 1; }
+cat "$target"

@@ -1,0 +1,156 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Reports;
+using BenchmarkDotNet.Running;
+
+namespace OtelThreadCtx.Benchmarks;
+
+/// <summary>Runs the C# benchmarks against the default and the inline library in one BenchmarkDotNet run (one job
+/// each, so ratios are side by side), then writes the Markdown table with the native harness's numbers.
+/// Usage: dotnet run -c Release -- --artifacts DIR --native-default F.json --native-inline F.json --output F.md [--short]
+/// (eng/benchmark.sh passes all of it.)</summary>
+public static class Program
+{
+    private static readonly string[] Scenarios = ["single/in_place", "single/swap", "multi/swap/4", "multi/swap/16", "attach_detach", "activity/switch"];
+
+    public static int Main(string[] args)
+    {
+        string Arg(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault()
+                                   ?? throw new ArgumentException($"missing {name}; see eng/benchmark.sh");
+        var shortRun = args.Contains("--short");
+        var artifacts = Path.GetFullPath(Arg("--artifacts"));
+        var libraries = new Dictionary<string, string>
+        {
+            ["default"] = Path.Combine(artifacts, "default", "linux-x64", "libotel_thread_ctx.so"),
+            ["inline"] = Path.Combine(artifacts, "inline", "linux-x64", "libotel_thread_ctx.so"),
+        };
+
+        var baseJob = shortRun ? Job.Dry : Job.Default.WithWarmupCount(5).WithIterationCount(15);
+        var config = ManualConfig.CreateMinimumViable().WithOptions(ConfigOptions.DisableOptimizationsValidator);
+        foreach (var (mode, library) in libraries)
+        {
+            config = config.AddJob(baseJob.WithEnvironmentVariable("OTEL_THREAD_CTX_NATIVE_LIBRARY", library).WithId(mode));
+        }
+
+        var summaries = BenchmarkRunner.Run([typeof(ThreadContextBenchmarks), typeof(MultiSwapBenchmarks), typeof(ActivitySwitchBenchmarks)], config);
+        var managed = Collect(summaries);
+        var native = new Dictionary<string, Dictionary<string, double>>
+        {
+            ["default"] = ReadGoogleBenchmark(Arg("--native-default")),
+            ["inline"] = ReadGoogleBenchmark(Arg("--native-inline")),
+        };
+
+        var markdown = Render(managed, native, artifacts, shortRun);
+        File.WriteAllText(Arg("--output"), markdown);
+        Console.WriteLine(markdown);
+        return managed.Count == 0 ? 1 : 0;
+    }
+
+    /// <summary>(scenario, job) → mean ns/op; activity/switch keeps publisher off/on apart.</summary>
+    private static Dictionary<(string Scenario, string Job), double> Collect(IEnumerable<Summary> summaries)
+    {
+        var results = new Dictionary<(string, string), double>();
+        foreach (var report in summaries.SelectMany(s => s.Reports))
+        {
+            if (report.ResultStatistics is not { } stats)
+            {
+                continue;
+            }
+
+            var bench = report.BenchmarkCase;
+            var name = bench.Descriptor.WorkloadMethodDisplayInfo.Trim('\'');
+            var job = bench.Job.Id;
+            if (bench.Parameters.Items.FirstOrDefault(p => p.Name == "N") is { } n)
+            {
+                name += "/" + n.Value;
+            }
+
+            if (bench.Parameters.Items.FirstOrDefault(p => p.Name == "Publisher") is { } publisher)
+            {
+                name += (bool)publisher.Value! ? "+publisher" : "";
+            }
+
+            results[(name, job)] = stats.Mean;
+        }
+
+        return results;
+    }
+
+    private static Dictionary<string, double> ReadGoogleBenchmark(string path)
+    {
+        using var json = JsonDocument.Parse(File.ReadAllText(path));
+        var results = new Dictionary<string, double>();
+        foreach (var b in json.RootElement.GetProperty("benchmarks").EnumerateArray())
+        {
+            var time = b.GetProperty("real_time").GetDouble();
+            var unit = b.GetProperty("time_unit").GetString();
+            results[b.GetProperty("name").GetString()!] = unit switch { "us" => time * 1000, "ms" => time * 1e6, _ => time };
+        }
+
+        return results;
+    }
+
+    private static string Render(Dictionary<(string Scenario, string Job), double> managed, Dictionary<string, Dictionary<string, double>> native, string artifacts, bool shortRun)
+    {
+        static string Ns(double? v) => v is { } x ? x.ToString("0.00", CultureInfo.InvariantCulture) : "—";
+        static string Ratio(double? a, double? b) => a is { } x && b is { } y && x > 0 ? (y / x).ToString("0.00", CultureInfo.InvariantCulture) : "—";
+        double? Get(string s, string j) => managed.TryGetValue((s, j), out var v) ? v : null;
+        double? Native(string s, string j) => native[j].TryGetValue(s, out var v) ? v : null;
+
+        var sb = new StringBuilder();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"# Benchmarks: default vs inline{(shortRun ? " (SHORT MODE: proves the harness runs, numbers are not meaningful)" : "")}");
+        sb.AppendLine();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"- Machine: {Machine()}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"- Runtime: .NET {Environment.Version}, BenchmarkDotNet {typeof(Summary).Assembly.GetName().Version}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"- Toolchain: {Toolchain(artifacts)}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"- Commit: {Environment.GetEnvironmentVariable("OTC_BENCH_COMMIT") ?? "unknown"}");
+        sb.AppendLine();
+        sb.AppendLine("ns/op (C#: BenchmarkDotNet mean, both libraries in one run as two jobs; native: Google Benchmark real time). Ratio = inline/default; below 1 is faster.");
+        sb.AppendLine();
+        sb.AppendLine("| scenario | C# default | C# inline | C# ratio | native default | native inline | native ratio | C# overhead over native (inline) |");
+        sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        foreach (var s in Scenarios.Where(s => s != "activity/switch"))
+        {
+            var (cd, ci, nd, ni) = (Get(s, "default"), Get(s, "inline"), Native(s, "default"), Native(s, "inline"));
+            var overhead = ci is { } c && ni is { } n ? Ns(c - n) : "—";
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| {s} | {Ns(cd)} | {Ns(ci)} | {Ratio(cd, ci)} | {Ns(nd)} | {Ns(ni)} | {Ratio(nd, ni)} | {overhead} |");
+        }
+
+        sb.AppendLine();
+        sb.AppendLine("activity/switch: cost per `Activity.Current` change, publisher off vs on (on = off + the publisher's overhead).");
+        sb.AppendLine();
+        sb.AppendLine("| library | publisher off | publisher on | overhead per change |");
+        sb.AppendLine("| --- | ---: | ---: | ---: |");
+        foreach (var job in new[] { "default", "inline" })
+        {
+            var (off, on) = (Get("activity/switch", job), Get("activity/switch+publisher", job));
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| {job} | {Ns(off)} | {Ns(on)} | {(off is { } a && on is { } b ? Ns(b - a) : "—")} |");
+        }
+
+        return sb.ToString();
+    }
+
+    private static string Machine()
+    {
+        var model = File.Exists("/proc/cpuinfo")
+            ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim()
+            : null;
+        return $"{model ?? "unknown CPU"}, {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}";
+    }
+
+    private static string Toolchain(string artifacts)
+    {
+        var report = Path.Combine(artifacts, "inline", "linux-x64", "libotel_thread_ctx.so.verification.json");
+        if (!File.Exists(report))
+        {
+            return "unknown";
+        }
+
+        using var json = JsonDocument.Parse(File.ReadAllText(report));
+        var tools = json.RootElement.GetProperty("tools");
+        return string.Join(", ", tools.EnumerateObject().Select(t => $"{t.Name} {t.Value.GetProperty("banner").GetString()}"));
+    }
+}

@@ -1,0 +1,71 @@
+// Native floor for the C# benchmarks: the same scenarios, calling libotel_thread_ctx.so directly.
+// Built once against the header; run with LD_LIBRARY_PATH pointing at the default or the inline build.
+#include <benchmark/benchmark.h>
+
+#include <cstring>
+#include <vector>
+
+#include "otel_thread_ctx.h"
+
+namespace {
+
+const uint8_t kTrace[16] = {0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd, 0x84, 0x48, 0xeb, 0x21, 0x1c, 0x80, 0x31, 0x9c};
+const uint8_t kSpan[8] = {0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31};
+const uint8_t kValue[16] = {'/', 'o', 'r', 'd', 'e', 'r', 's', '/', '{', 'i', 'd', '}', '/', 'x', 'y', 'z'};
+
+void SingleInPlace(benchmark::State& state) {
+    otel_thread_ctx_record* record = otel_thread_ctx_record_new();
+    otel_thread_ctx_attach(record);
+    for (auto _ : state) {
+        otel_thread_ctx_record* r = otel_thread_ctx_update_begin();
+        otel_thread_ctx_record_set_ids(r, kTrace, kSpan, 1);
+        otel_thread_ctx_record_clear_attrs(r);
+        otel_thread_ctx_record_add_attr(r, 0, kValue, sizeof kValue);
+        otel_thread_ctx_update_end();
+    }
+    otel_thread_ctx_detach();
+    otel_thread_ctx_record_free(record);
+}
+
+void SingleSwap(benchmark::State& state) {
+    otel_thread_ctx_attach(otel_thread_ctx_record_new());
+    for (auto _ : state) {
+        otel_thread_ctx_record* record = otel_thread_ctx_record_new();
+        otel_thread_ctx_record_set_ids(record, kTrace, kSpan, 1);
+        otel_thread_ctx_record_add_attr(record, 0, kValue, sizeof kValue);
+        otel_thread_ctx_record_free(otel_thread_ctx_attach(record));
+    }
+    otel_thread_ctx_record_free(otel_thread_ctx_detach());
+}
+
+void MultiSwap(benchmark::State& state) {
+    std::vector<otel_thread_ctx_record*> records(static_cast<size_t>(state.range(0)));
+    for (auto& r : records) {
+        r = otel_thread_ctx_record_new();
+        otel_thread_ctx_record_set_ids(r, kTrace, kSpan, 1);
+    }
+    size_t i = 0;
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(otel_thread_ctx_attach(records[i]));
+        if (++i == records.size()) i = 0;
+    }
+    otel_thread_ctx_detach();
+    for (auto* r : records) otel_thread_ctx_record_free(r);
+}
+
+void AttachDetach(benchmark::State& state) {
+    otel_thread_ctx_record* record = otel_thread_ctx_record_new();
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(otel_thread_ctx_attach(record));
+        benchmark::DoNotOptimize(otel_thread_ctx_detach());
+    }
+    otel_thread_ctx_record_free(record);
+}
+
+}  // namespace
+
+BENCHMARK(SingleInPlace)->Name("single/in_place");
+BENCHMARK(SingleSwap)->Name("single/swap");
+BENCHMARK(MultiSwap)->Name("multi/swap")->Arg(4)->Arg(16);
+BENCHMARK(AttachDetach)->Name("attach_detach");
+BENCHMARK_MAIN();
