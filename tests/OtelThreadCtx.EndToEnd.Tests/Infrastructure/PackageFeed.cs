@@ -73,9 +73,9 @@ public sealed class ConsumerProject : IDisposable
         using System.Diagnostics;
         using OtelThreadCtx;
 
-        var record = new ThreadContextRecord();
-        record.SetIds(ActivityTraceId.CreateFromString("0af7651916cd43dd8448eb211c80319c"), ActivitySpanId.CreateFromString("b7ad6b7169203331"), ActivityTraceFlags.Recorded);
-        ThreadContext.Attach(record);
+        var published = new ThreadContextRecord();
+        published.SetIds(ActivityTraceId.CreateFromString("0af7651916cd43dd8448eb211c80319c"), ActivitySpanId.CreateFromString("b7ad6b7169203331"), ActivityTraceFlags.Recorded);
+        ThreadContext.Attach(published);
         var buffer = new byte[640];
         var length = ThreadContext.ReadCurrent(buffer);
         Console.WriteLine($"supported={ThreadContext.IsSupported} bytes={length} span={Convert.ToHexString(buffer, 16, 8)} valid={buffer[24]}");
@@ -93,7 +93,7 @@ public sealed class ConsumerProject : IDisposable
             <Project Sdk="Microsoft.NET.Sdk">
               <PropertyGroup>
                 <OutputType>{outputType}</OutputType>
-                <TargetFrameworks>{targetFrameworks}</TargetFrameworks>
+                <{(targetFrameworks.Contains(';', StringComparison.Ordinal) ? "TargetFrameworks" : "TargetFramework")}>{targetFrameworks}</{(targetFrameworks.Contains(';', StringComparison.Ordinal) ? "TargetFrameworks" : "TargetFramework")}>
                 <ImplicitUsings>enable</ImplicitUsings>
                 <Nullable>enable</Nullable>
                 {extraProperties}
