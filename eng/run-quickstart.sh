@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The main job: build the inline, verified native library (and everything else) and run the sample with it.
+# The main job: build and pack OtelThreadCtx, then build samples/Quickstart against the package with
+# -p:OtelThreadCtxInline=true (the library rebuilt from the package's sources, inlined and verified) and run it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 MSBUILDDISABLENODEREUSE=1
 ./eng/install-toolchain.sh
-dotnet build OtelThreadCtx.Build.sln -c Release -p:OtelThreadCtxInline=true -nodeReuse:false
-dotnet run --project samples/Quickstart -c Release --no-build
+dotnet build OtelThreadCtx.Build.sln -c Release -nodeReuse:false
+rm -rf artifacts/packages artifacts/sample-packages
+dotnet pack src/OtelThreadCtx/OtelThreadCtx.csproj -c Release --no-build -o artifacts/packages -nodeReuse:false
+dotnet build samples/Quickstart/Quickstart.csproj -c Release -p:OtelThreadCtxInline=true -nodeReuse:false
+dotnet run --project samples/Quickstart/Quickstart.csproj -c Release --no-build

@@ -1,56 +1,57 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
+using System.Text;
 using OtelThreadCtx;
 
-// Publishes an OTEP 4947 thread context from a few threads and async flows, and prints what a
-// profiler reading otel_thread_ctx_v1 on each thread would see.
+// Publishes OTEP 4947 thread context automatically from Activity.Current, on threads and across awaits,
+// and prints, on each thread, what a profiler reading otel_thread_ctx_v1 there would see.
 Console.WriteLine($"OtelThreadCtx supported here: {ThreadContext.IsSupported}");
-if (!ThreadContext.IsSupported)
-{
-    return 0;
-}
 
 using var source = new ActivitySource("Quickstart");
 using var listener = new ActivityListener
 {
-    ShouldListenTo = _ => true,
+    ShouldListenTo = s => s.Name == "Quickstart",
     Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
 };
 ActivitySource.AddActivityListener(listener);
-var route = ThreadContextKeys.Register("http.route");
 
-void PublishAndPrint(string where)
+var options = new ActivityPublisherOptions();
+options.AttributeTagNames.Add("http.route");
+using var publisher = ActivityThreadContextPublisher.Start(options);
+
+void Print(string where)
 {
-    var activity = Activity.Current!;
-    var record = new ThreadContextRecord(activity);
-    record.AddAttribute(route, where);
-    ThreadContext.Attach(record)?.Dispose();
-
     Span<byte> bytes = stackalloc byte[ThreadContextRecord.Size];
     var length = ThreadContext.ReadCurrent(bytes);
-    var attrs = BinaryPrimitives.ReadUInt16LittleEndian(bytes[26..28]);
-    Console.WriteLine(
-        $"thread {Environment.CurrentManagedThreadId,3}: trace {Convert.ToHexStringLower(bytes[..16])} span {Convert.ToHexStringLower(bytes[16..24])} " +
-        $"valid {bytes[24]} flags {bytes[25]:x2} attrs {attrs}B ({route.Name}={System.Text.Encoding.UTF8.GetString(bytes.Slice(30, bytes[29]))}) record {length}B");
-    if (ThreadContext.Detach() is { } previous)
+    if (length == 0)
     {
-        previous.Dispose();
+        Console.WriteLine($"{where,-18} thread {Environment.CurrentManagedThreadId,3}: nothing published");
+        return;
     }
+
+    var attrs = BinaryPrimitives.ReadUInt16LittleEndian(bytes[26..28]);
+    var route = attrs >= 2 ? $"{ThreadContextKeys.Names[bytes[28]]}={Encoding.UTF8.GetString(bytes.Slice(30, bytes[29]))}" : "-";
+    Console.WriteLine(
+        $"{where,-18} thread {Environment.CurrentManagedThreadId,3}: trace {Convert.ToHexStringLower(bytes[..16])} span {Convert.ToHexStringLower(bytes[16..24])} " +
+        $"valid {bytes[24]} flags {bytes[25]:x2} {route} (span of Activity.Current: {Activity.Current?.SpanId.ToHexString() ?? "none"})");
 }
 
 var threads = Enumerable.Range(0, 3).Select(i => new Thread(() =>
 {
-    using var activity = source.StartActivity($"thread-{i}");
-    PublishAndPrint($"/thread/{i}");
+    using var activity = source.StartActivity(ActivityKind.Server, tags: [new("http.route", $"/thread/{i}")], name: $"thread-{i}");
+    Print($"thread {i}");
 })).ToList();
 threads.ForEach(t => t.Start());
 threads.ForEach(t => t.Join());
 
 await Task.WhenAll(Enumerable.Range(0, 3).Select(async i =>
 {
-    using var activity = source.StartActivity($"async-{i}");
+    using var activity = source.StartActivity(ActivityKind.Server, tags: [new("http.route", $"/async/{i}")], name: $"async-{i}");
     await Task.Yield();
-    PublishAndPrint($"/async/{i}");
+    Print($"async {i} (yield)");
+    await Task.Delay(10);
+    Print($"async {i} (delay)");
 }));
 
+Print("main, no activity");
 return 0;
