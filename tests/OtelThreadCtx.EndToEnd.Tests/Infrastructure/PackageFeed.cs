@@ -23,6 +23,10 @@ public sealed class PackageFeed : IAsyncLifetime
             ["pack", Repo.Path("src", "OtelThreadCtx", "OtelThreadCtx.csproj"), "-c", "Release", "--no-build", "-o", Feed, $"-p:Version={Version}", "-nodeReuse:false"]);
         Assert.True(result.ExitCode == 0, "dotnet pack failed:\n" + result.StandardOutput + result.StandardError);
         Assert.True(File.Exists(PackageFile), PackageFile);
+
+        var sdk = await Tools.RunAsync("dotnet",
+            ["pack", Repo.Path("sdk", "OtelThreadCtx.Sdk.csproj"), "-c", "Release", "--no-build", "-o", Feed, $"-p:Version={Version}", "-nodeReuse:false"]);
+        Assert.True(sdk.ExitCode == 0, "dotnet pack (SDK) failed:\n" + sdk.StandardOutput + sdk.StandardError);
     }
 
     public Task DisposeAsync()
