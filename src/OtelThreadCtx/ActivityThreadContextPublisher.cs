@@ -43,6 +43,8 @@ public sealed class ActivityThreadContextPublisher : IDisposable
             active = publisher;
             if (ThreadContext.IsSupported)
             {
+                // Readers look for thread context only once the key map is published.
+                OtelProcessContext.EnsurePublished();
                 Activity.CurrentChanged += publisher.OnCurrentChanged;
                 publisher.Publish(Activity.Current);
             }
