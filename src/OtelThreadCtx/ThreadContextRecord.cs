@@ -54,7 +54,7 @@ public sealed unsafe class ThreadContextRecord : IDisposable
     internal nint Handle => handle;
 
     /// <summary>How many threads publish this record now.</summary>
-    public int AttachCount => Volatile.Read(ref attachCount);
+    public int AttachCount => Math.Max(0, Volatile.Read(ref attachCount));
 
     /// <summary>Whether the record was disposed.</summary>
     public bool IsDisposed => handle == 0 && ThreadContext.IsSupported;
@@ -148,15 +148,23 @@ public sealed unsafe class ThreadContextRecord : IDisposable
         }
     }
 
+    /// <summary>Counts one more thread publishing the record, unless it is disposed (count -1). One
+    /// compare-and-swap: a concurrent Dispose either sees this attach and refuses, or wins and this fails.</summary>
     internal bool TryAddAttach()
     {
-        if (handle == 0)
+        var count = Volatile.Read(ref attachCount);
+        while (count >= 0)
         {
-            return false;
+            var seen = Interlocked.CompareExchange(ref attachCount, count + 1, count);
+            if (seen == count)
+            {
+                return handle != 0;
+            }
+
+            count = seen;
         }
 
-        Interlocked.Increment(ref attachCount);
-        return true;
+        return false;
     }
 
     internal void ReleaseAttach() => Interlocked.Decrement(ref attachCount);
@@ -165,10 +173,12 @@ public sealed unsafe class ThreadContextRecord : IDisposable
     /// <exception cref="InvalidOperationException">The record is still attached to a thread.</exception>
     public void Dispose()
     {
-        if (Volatile.Read(ref attachCount) > 0)
+        // 0 → -1 marks it disposed; any other count means some thread still publishes it.
+        var count = Interlocked.CompareExchange(ref attachCount, -1, 0);
+        if (count > 0)
         {
             throw new InvalidOperationException(
-                $"This thread-context record is still attached to {AttachCount} thread(s); readers may be reading it. Detach it on each thread (ThreadContext.Detach) before disposing.");
+                $"This thread-context record is still attached to {count} thread(s); readers may be reading it. Detach it on each thread (ThreadContext.Detach) before disposing.");
         }
 
         Free();
