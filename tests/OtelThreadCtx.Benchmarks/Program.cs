@@ -119,6 +119,9 @@ public static class Program
             sb.AppendLine(CultureInfo.InvariantCulture, $"| {s} | {Ns(cd)} | {Ns(ci)} | {Ratio(cd, ci)} | {Ns(nd)} | {Ns(ni)} | {Ratio(nd, ni)} | {overhead} |");
         }
 
+        var bound = Get("bound/two_atomics", "inline");
+        sb.AppendLine();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Bound measured in the same run: two atomic read-modify-writes (the attach count's compare-and-swap on the new record and decrement on the previous one) cost {Ns(bound)} ns/op from C#.");
         sb.AppendLine();
         sb.AppendLine("activity/switch: cost per `Activity.Current` change, publisher off vs on (on = off + the publisher's overhead).");
         sb.AppendLine();

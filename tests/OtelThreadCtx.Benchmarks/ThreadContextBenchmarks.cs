@@ -53,6 +53,18 @@ public class ThreadContextBenchmarks
         ThreadContext.Detach();
     }
 
+    private int counterA;
+    private int counterB;
+
+    /// <summary>What the ownership rule costs: the compare-and-swap that counts the new record's attach and the
+    /// decrement that releases the previous one, without anything else. Not a scenario: a bound.</summary>
+    [Benchmark(Description = "bound/two_atomics")]
+    public int bound_two_atomics()
+    {
+        var seen = Interlocked.CompareExchange(ref counterA, counterA + 1, counterA);
+        return seen + Interlocked.Decrement(ref counterB);
+    }
+
     [GlobalCleanup]
     public void Cleanup() => ThreadContext.Detach()?.Dispose();
 }
