@@ -159,6 +159,22 @@ public sealed class ActivityPublisherTests : IDisposable
     }
 
     [Fact]
+    public void Starting_the_publisher_publishes_the_process_context_with_its_keys()
+    {
+        Assert.NotEqual(OtelThreadCtx.ProcessContext.ProcessContextStatus.NotPublished, OtelProcessContext.Status);
+
+        var (outcome, snapshot) = ProcessContextReader.Read(Environment.ProcessId);
+
+        Assert.Equal(ProcessContextReader.ReadOutcome.Consistent, outcome);
+        var keys = ProcessContextReader.Attributes(snapshot!.Resource!)["threadlocal.attribute_key_map"].ArrayValue.Values.Select(v => v.StringValue).ToList();
+        Assert.Equal(ThreadContextKeys.Register("http.route").Index, keys.IndexOf("http.route"));
+
+        var added = ThreadContextKeys.Register($"test.publisher.{Guid.NewGuid():N}");
+        var after = ProcessContextReader.Read(Environment.ProcessId).Snapshot!;
+        Assert.Equal(added.Name, ProcessContextReader.Attributes(after.Resource!)["threadlocal.attribute_key_map"].ArrayValue.Values[added.Index].StringValue);
+    }
+
+    [Fact]
     public void Only_one_publisher_runs_at_a_time() =>
         Assert.Throws<InvalidOperationException>(() => ActivityThreadContextPublisher.Start());
 }
