@@ -98,7 +98,8 @@ otel_thread_ctx_status otel_thread_ctx_record_add_attr(otel_thread_ctx_record *r
     return status;
 }
 
-otel_thread_ctx_record *otel_thread_ctx_attach(otel_thread_ctx_record *record) {
+/* Publishes `record` (NULL: nothing) in the calling thread's slot; returns what was there. */
+static inline otel_thread_ctx_record *swap_slot(otel_thread_ctx_record *record) {
     otel_thread_ctx_record **slot = otel_thread_ctx_shim_slot();
     otel_thread_ctx_record *previous = *slot;
     /* Every write to the record happens before the pointer that publishes it. */
@@ -108,13 +109,12 @@ otel_thread_ctx_record *otel_thread_ctx_attach(otel_thread_ctx_record *record) {
     return previous;
 }
 
+otel_thread_ctx_record *otel_thread_ctx_attach(otel_thread_ctx_record *record) {
+    return swap_slot(record);
+}
+
 otel_thread_ctx_record *otel_thread_ctx_detach(void) {
-    otel_thread_ctx_record **slot = otel_thread_ctx_shim_slot();
-    otel_thread_ctx_record *previous = *slot;
-    FENCE();
-    store_slot(slot, NULL);
-    FENCE();
-    return previous;
+    return swap_slot(NULL);
 }
 
 otel_thread_ctx_record *otel_thread_ctx_current(void) {
