@@ -28,7 +28,8 @@ public static class Program
             ["inline"] = Path.Combine(artifacts, "inline", "linux-x64", "libotel_thread_ctx.so"),
         };
 
-        var baseJob = shortRun ? Job.Dry : Job.Default.WithWarmupCount(5).WithIterationCount(15);
+        // Three launches per case: single/* from C# shifts between processes (stable within one), so one launch can mislead.
+        var baseJob = shortRun ? Job.Dry : Job.Default.WithWarmupCount(3).WithIterationCount(10).WithLaunchCount(3);
         var config = ManualConfig.CreateMinimumViable().WithOptions(ConfigOptions.DisableOptimizationsValidator);
         foreach (var (mode, library) in libraries)
         {
