@@ -54,4 +54,9 @@ await Task.WhenAll(Enumerable.Range(0, 3).Select(async i =>
 }));
 
 Print("main, no activity");
+
+// The process context (OTEP 4719) that readers check before reading any thread's record.
+var mapping = File.ReadLines("/proc/self/maps").FirstOrDefault(l => l.Contains("OTEL_CTX", StringComparison.Ordinal));
+Console.WriteLine($"process context: {OtelProcessContext.Status}; /proc/{Environment.ProcessId}/maps: {mapping?.Trim() ?? "(none)"}");
+Console.WriteLine($"attribute key map: [{string.Join(", ", ThreadContextKeys.Names)}]");
 return 0;
