@@ -2,6 +2,7 @@
 # Benchmarks, default vs inline, native (Google Benchmark) and C# (BenchmarkDotNet), in one command.
 #   ./eng/benchmark.sh           full run, writes docs/benchmarks.md
 #   ./eng/benchmark.sh --short   seconds: proves the harnesses run (CI), writes artifacts/benchmarks/benchmarks-short.md
+#   OTC_BENCH_FILTER='*in_place*' ./eng/benchmark.sh   only the matching C# benchmarks (BenchmarkDotNet --filter)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 MSBUILDDISABLENODEREUSE=1
@@ -32,9 +33,9 @@ d["benchmarks"] = rows; json.dump(d, open(p, "w"), indent=1)
 PY
 done
 
-target=docs/benchmarks.md; [ -n "$short" ] && target="$out/benchmarks-short.md"
+target=docs/benchmarks.md; [ -n "$short" ] && target="$out/benchmarks-short.md"; [ -n "${OTC_BENCH_FILTER:-}" ] && [ -z "$short" ] && target="$out/benchmarks-filtered.md"
 export OTC_BENCH_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with local changes)')"
 dotnet run --project tests/OtelThreadCtx.Benchmarks -c Release -- \
-  --artifacts "$native" --native-default "$out/native-default.json" --native-inline "$out/native-inline.json" \
-  --output "$target" $short --filter '*' --artifacts-path "$out/bdn" > "$out/bdn.log" 2>&1 || { tail -50 "$out/bdn.log"; exit 1; }
+  --libraries "$native" --native-default "$out/native-default.json" --native-inline "$out/native-inline.json" \
+  --output "$target" $short --filter "${OTC_BENCH_FILTER:-*}" --artifacts "$out/bdn" > "$out/bdn.log" 2>&1 || { tail -50 "$out/bdn.log"; exit 1; }
 cat "$target"

@@ -10,7 +10,7 @@ namespace OtelThreadCtx.Benchmarks;
 
 /// <summary>Runs the C# benchmarks against the default and the inline library in one BenchmarkDotNet run (one job
 /// each, so ratios are side by side), then writes the Markdown table with the native harness's numbers.
-/// Usage: dotnet run -c Release -- --artifacts DIR --native-default F.json --native-inline F.json --output F.md [--short]
+/// Usage: dotnet run -c Release -- --libraries DIR --native-default F.json --native-inline F.json --output F.md [--short]
 /// (eng/benchmark.sh passes all of it.)</summary>
 public static class Program
 {
@@ -21,7 +21,7 @@ public static class Program
         string Arg(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault()
                                    ?? throw new ArgumentException($"missing {name}; see eng/benchmark.sh");
         var shortRun = args.Contains("--short");
-        var artifacts = Path.GetFullPath(Arg("--artifacts"));
+        var artifacts = Path.GetFullPath(Arg("--libraries"));
         var libraries = new Dictionary<string, string>
         {
             ["default"] = Path.Combine(artifacts, "default", "linux-x64", "libotel_thread_ctx.so"),
@@ -36,7 +36,22 @@ public static class Program
             config = config.AddJob(baseJob.WithEnvironmentVariable("OTEL_THREAD_CTX_NATIVE_LIBRARY", library).WithId(mode));
         }
 
-        var summaries = BenchmarkRunner.Run([typeof(ThreadContextBenchmarks), typeof(MultiSwapBenchmarks), typeof(ActivitySwitchBenchmarks)], config);
+        // Everything that is not ours goes to BenchmarkDotNet (--filter, --artifacts, …).
+        var ours = new HashSet<string>(StringComparer.Ordinal) { "--libraries", "--native-default", "--native-inline", "--output" };
+        var bdnArgs = new List<string>();
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (ours.Contains(args[i]))
+            {
+                i++;
+            }
+            else if (args[i] != "--short")
+            {
+                bdnArgs.Add(args[i]);
+            }
+        }
+
+        var summaries = BenchmarkRunner.Run([typeof(ThreadContextBenchmarks), typeof(MultiSwapBenchmarks), typeof(ActivitySwitchBenchmarks)], config, [.. bdnArgs]);
         var managed = Collect(summaries);
         var native = new Dictionary<string, Dictionary<string, double>>
         {
