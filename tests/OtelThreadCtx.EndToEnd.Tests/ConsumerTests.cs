@@ -83,8 +83,8 @@ public sealed class ConsumerTests(PackageFeed feed)
         Assert.True(plain.ExitCode == 0, Output(plain));
         Assert.Contains("otel_thread_ctx_shim_slot", await Nm(library), StringComparison.Ordinal);
 
-        // Clean removes the native intermediates.
-        var clean = await app.DotnetAsync(null, "clean", Inline);
+        // Clean removes the native intermediates (without repeating the mode).
+        var clean = await app.DotnetAsync(null, "clean");
         Assert.True(clean.ExitCode == 0, Output(clean));
         Assert.Empty(Directory.GetDirectories(Path.Combine(app.ProjectDirectory, "obj"), "otelthreadctx", SearchOption.AllDirectories));
     }
