@@ -1,4 +1,3 @@
-using System.Reflection;
 using System.Runtime.InteropServices;
 
 namespace OtelThreadCtx;
@@ -79,6 +78,4 @@ internal static class NativeLibraryLoader
 
         return NativeLibrary.TryGetExport(handle, "otel_thread_ctx_v1", out _);
     }
-
-    internal static Assembly Assembly => typeof(NativeLibraryLoader).Assembly;
 }

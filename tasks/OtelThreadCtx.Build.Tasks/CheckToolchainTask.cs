@@ -16,14 +16,14 @@ public sealed class CheckToolchainTask : NativeStepTask
 
     protected override Task<bool> ExecuteAsync()
     {
-        var architecture = ParseArchitecture(Architecture);
+        var architecture = Target;
         if (architecture is null)
         {
             Report(new BuildDiagnostic(DiagnosticCodes.UnsupportedTarget, $"Architecture '{Architecture}' is not supported. Fix: use x64 or arm64."));
             return Task.FromResult(false);
         }
 
-        var requirements = new ToolchainRequirements(NativeBuildModeParser.FromInlineProperty(Mode), architecture);
+        var requirements = new ToolchainRequirements(BuildMode, architecture);
         var compiler = ToolItems.FromItem(Compiler, ToolKind.CCompiler);
         var linker = ToolItems.FromItem(Linker, ToolKind.Linker);
         var tools = new[] { compiler, linker, ToolItems.FromItem(Nm, ToolKind.Nm), ToolItems.FromItem(ReadElf, ToolKind.ReadElf) };

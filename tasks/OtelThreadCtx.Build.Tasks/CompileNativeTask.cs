@@ -33,8 +33,7 @@ public sealed class CompileNativeTask : NativeStepTask
             return false;
         }
 
-        var architecture = ParseArchitecture(Architecture)!;
-        var settings = new NativeBuildSettings(NativeBuildModeParser.FromInlineProperty(Mode), architecture, compiler)
+        var settings = new NativeBuildSettings(BuildMode, Target!, compiler)
         {
             IncludeDirectories = IncludeDirectories.Select(Path.GetFullPath).ToList(),
             Defines = Defines,

@@ -28,8 +28,8 @@ public sealed class LinkNativeTask : NativeStepTask
             return false;
         }
 
-        var mode = NativeBuildModeParser.FromInlineProperty(Mode);
-        var settings = new NativeBuildSettings(mode, ParseArchitecture(Architecture)!, compiler)
+        var mode = BuildMode;
+        var settings = new NativeBuildSettings(mode, Target!, compiler)
         {
             Linker = ToolItems.FromItem(Linker, ToolKind.Linker),
             ExtraLinkFlags = SplitFlags(ExtraFlags),

@@ -23,6 +23,9 @@ public abstract class NativeStepTask : OtelThreadCtxTask
 
     protected NativeBuildMode BuildMode => NativeBuildModeParser.FromInlineProperty(Mode);
 
+    /// <summary>The parsed architecture; null when it is not one the build supports.</summary>
+    protected TargetArchitecture? Target => TargetArchitecture.Parse(Architecture);
+
     /// <summary>The compiler, or an OTC1001 error when the step was run without one (outside the SDK's targets).</summary>
     protected ResolvedTool? RequireCompiler()
     {

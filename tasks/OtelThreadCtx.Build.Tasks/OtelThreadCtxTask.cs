@@ -45,8 +45,6 @@ public abstract class OtelThreadCtxTask : Microsoft.Build.Utilities.Task, ICance
         }
     }
 
-    protected static TargetArchitecture? ParseArchitecture(string? name) => TargetArchitecture.Parse(name);
-
     protected static IReadOnlyList<string> SplitFlags(string? flags) =>
         string.IsNullOrWhiteSpace(flags) ? [] : flags.Split([' ', ';', '\t', '\n'], StringSplitOptions.RemoveEmptyEntries);
 }

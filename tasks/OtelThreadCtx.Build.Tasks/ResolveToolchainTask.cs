@@ -47,7 +47,7 @@ public sealed class ResolveToolchainTask : OtelThreadCtxTask
     protected override async Task<bool> ExecuteAsync()
     {
         var mode = NativeBuildModeParser.FromInlineProperty(Mode);
-        var architecture = ParseArchitecture(Architecture);
+        var architecture = TargetArchitecture.Parse(Architecture);
         if (architecture is null || !RuntimeInformation.IsOSPlatform(OSPlatform.Linux))
         {
             var os = RuntimeInformation.OSDescription;

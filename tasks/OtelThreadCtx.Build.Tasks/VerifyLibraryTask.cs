@@ -41,8 +41,8 @@ public sealed class VerifyLibraryTask : NativeStepTask
 
     protected override async Task<bool> ExecuteAsync()
     {
-        var mode = NativeBuildModeParser.FromInlineProperty(Mode);
-        var architecture = ParseArchitecture(Architecture)!;
+        var mode = BuildMode;
+        var architecture = Target!;
         var nm = ToolItems.FromItem(Nm, ToolKind.Nm)!;
         var readElf = ToolItems.FromItem(ReadElf, ToolKind.ReadElf)!;
         var library = Path.GetFullPath(Library);

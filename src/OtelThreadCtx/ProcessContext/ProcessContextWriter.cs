@@ -74,11 +74,9 @@ internal sealed unsafe class ProcessContextWriter : IDisposable
             }
 
             Interlocked.MemoryBarrier();
-            if (Status == ProcessContextStatus.Memfd || first)
-            {
-                // Naming a memfd mapping may be refused by the kernel: the memfd name already identifies it.
-                system.Name(mapping, length, MappingName);
-            }
+            // Named again after every publish, as the protocol asks; a refusal is ignored (a memfd is already
+            // identified by its own name, and an anonymous mapping was only kept if naming it worked).
+            system.Name(mapping, length, MappingName);
 
             // Keep the payload a reader may still be copying for one more generation.
             if (previousPayload != 0)

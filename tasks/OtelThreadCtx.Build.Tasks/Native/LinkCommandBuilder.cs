@@ -1,5 +1,4 @@
 using OtelThreadCtx.Build.Tasks.Processes;
-using OtelThreadCtx.Build.Tasks.Toolchain;
 
 namespace OtelThreadCtx.Build.Tasks.Native;
 
@@ -83,6 +82,4 @@ public static class LinkCommandBuilder
         ArgumentNullException.ThrowIfNull(settings);
         return LinkerSelection(settings).Any();
     }
-
-    internal static bool IsLld(ResolvedTool tool) => tool.Identity.Flavor == ToolFlavor.Lld;
 }

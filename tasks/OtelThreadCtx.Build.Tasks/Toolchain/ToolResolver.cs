@@ -33,30 +33,33 @@ public sealed class ToolResolver(IProcessRunner runner)
         }
 
         var skipped = new List<string>();
-        foreach (var candidate in ToolSearch.Candidates(kind, options, allowGcc))
+
+        async Task<ResolvedTool?> Accept(ToolCandidate candidate)
         {
             var tool = await ProbeAsync(kind, candidate, cancellationToken).ConfigureAwait(false);
-            if (requirements.Check(tool) is { } unfit)
+            if (requirements.Check(tool) is not { } unfit)
             {
-                skipped.Add($"{candidate.Path}: {unfit.Code} {tool.Identity.Describe()}");
-                continue;
+                return tool;
             }
 
-            return new ToolResolution(tool, null, skipped);
+            skipped.Add($"{candidate.Path}: {unfit.Code} {tool.Identity.Describe()}");
+            return null;
         }
 
-        if (kind == ToolKind.Linker && options.UseRustToolchain
-            && await rustLocator.FindAsync(options, cancellationToken).ConfigureAwait(false) is { } rustLld)
+        foreach (var candidate in ToolSearch.Candidates(kind, options, allowGcc))
         {
-            var tool = await ProbeAsync(kind, rustLld, cancellationToken).ConfigureAwait(false);
-            if (requirements.Check(tool) is { } unfit)
+            if (await Accept(candidate).ConfigureAwait(false) is { } found)
             {
-                skipped.Add($"{rustLld.Path}: {unfit.Code} {tool.Identity.Describe()}");
+                return new ToolResolution(found, null, skipped);
             }
-            else
-            {
-                return new ToolResolution(tool, null, skipped);
-            }
+        }
+
+        // Last resort for the linker: the LLD a Rust toolchain bundles (costs a rustc run, so only now).
+        if (kind == ToolKind.Linker && options.UseRustToolchain
+            && await rustLocator.FindAsync(options, cancellationToken).ConfigureAwait(false) is { } rustLld
+            && await Accept(rustLld).ConfigureAwait(false) is { } rust)
+        {
+            return new ToolResolution(rust, null, skipped);
         }
 
         var looked = ToolSearch.DescribeSearch(kind, options, allowGcc).ToList();
