@@ -79,6 +79,35 @@ OTEL_THREAD_CTX_API int otel_thread_ctx_update_ids(const uint8_t trace_id[16],
                                                    const uint8_t span_id[8],
                                                    uint8_t trace_flags);
 
+/* Thread-owned records: the fast path for callers that publish new ids on every switch.
+ *
+ * Each thread owns two records. The one not published (records[next]) is written while readers
+ * can only see the other, then published with one otel_thread_ctx_attach(); next flips. A reader
+ * therefore always meets a complete record with valid = 1, and no other thread can reach either
+ * record, so no atomic read-modify-write is needed. Both records keep valid = 1 for their life.
+ *
+ * Contract: only the owning thread touches its pair. The pair is freed when the thread exits
+ * (a pthread key destructor, which first clears the thread's slot); do not keep the pointer past
+ * that. Managed runtimes detach their threads before pthread key destructors run, so a pointer
+ * cached in a managed thread-static cannot outlive the pair. */
+typedef struct __attribute__((aligned(64))) otel_thread_ctx_thread_records {
+    otel_thread_ctx_record records[2];
+    uint32_t next; /* index of the record that is not published */
+} otel_thread_ctx_thread_records;
+
+/* The calling thread's pair, allocated (both records zeroed, valid = 1) on the first call.
+ * NULL when memory is exhausted. */
+OTEL_THREAD_CTX_API otel_thread_ctx_thread_records *otel_thread_ctx_thread_records_get(void);
+
+/* Writes ids, flags and a pre-encoded attribute block (entries key, length, value; at most
+ * OTEL_THREAD_CTX_ATTRS_CAPACITY bytes, NULL when attrs_size is 0) into own->records[own->next],
+ * publishes it and flips next. Returns 0, or -1 (nothing changed) when own is NULL or the block
+ * is too large. own must be the calling thread's pair. */
+OTEL_THREAD_CTX_API int otel_thread_ctx_set(otel_thread_ctx_thread_records *own,
+                                            const uint8_t trace_id[16], const uint8_t span_id[8],
+                                            uint8_t trace_flags, const uint8_t *attrs,
+                                            size_t attrs_size);
+
 /* Copies what a reader would see now (header + used attribute bytes) into buffer.
  * Returns the number of bytes copied, 0 when nothing is attached or capacity is too
  * small for the header. */

@@ -5,9 +5,12 @@
  * thread itself (signal-handler semantics): atomic_signal_fence keeps the compiler from
  * moving the writes, and relaxed atomic stores keep each pointer/flag write whole.
  */
+#define _POSIX_C_SOURCE 200809L
+
 #include "otel_thread_ctx.h"
 #include "tls_shim.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,4 +172,62 @@ size_t otel_thread_ctx_read_current(uint8_t *buffer, size_t capacity) {
     }
     memcpy(buffer, record, total);
     return total;
+}
+
+/* Thread-owned records: one pthread key whose destructor clears the slot and frees the pair. */
+static pthread_key_t thread_records_key;
+static int thread_records_key_ready; /* 1 once the key exists, -1 when it could not be made */
+static pthread_once_t thread_records_once = PTHREAD_ONCE_INIT;
+
+static void thread_records_free(void *pair) {
+    /* The thread is exiting: nothing of it is published any more, whichever record was. */
+    store_slot(otel_thread_ctx_shim_slot(), NULL);
+    FENCE();
+    free(pair);
+}
+
+static void thread_records_key_create(void) {
+    thread_records_key_ready = pthread_key_create(&thread_records_key, thread_records_free) == 0 ? 1 : -1;
+}
+
+otel_thread_ctx_thread_records *otel_thread_ctx_thread_records_get(void) {
+    pthread_once(&thread_records_once, thread_records_key_create);
+    if (thread_records_key_ready != 1) {
+        return NULL;
+    }
+    otel_thread_ctx_thread_records *own = pthread_getspecific(thread_records_key);
+    if (own != NULL) {
+        return own;
+    }
+    own = aligned_alloc(_Alignof(otel_thread_ctx_thread_records), sizeof *own);
+    if (own == NULL) {
+        return NULL;
+    }
+    memset(own, 0, sizeof *own);
+    own->records[0].valid = 1;
+    own->records[1].valid = 1;
+    if (pthread_setspecific(thread_records_key, own) != 0) {
+        free(own);
+        return NULL;
+    }
+    return own;
+}
+
+int otel_thread_ctx_set(otel_thread_ctx_thread_records *own, const uint8_t trace_id[16],
+                        const uint8_t span_id[8], uint8_t trace_flags, const uint8_t *attrs,
+                        size_t attrs_size) {
+    if (own == NULL || attrs_size > OTEL_THREAD_CTX_ATTRS_CAPACITY || (attrs == NULL && attrs_size != 0)) {
+        return -1;
+    }
+    uint32_t index = own->next & 1u;
+    /* Not published: no reader can see these writes until the attach below. */
+    otel_thread_ctx_record *record = &own->records[index];
+    otel_thread_ctx_record_set_ids(record, trace_id, span_id, trace_flags);
+    if (attrs_size != 0) {
+        memcpy(record->attrs_data, attrs, attrs_size);
+    }
+    record->attrs_data_size = (uint16_t)attrs_size;
+    swap_slot(record);
+    own->next = index ^ 1u;
+    return 0;
 }
