@@ -1,31 +1,50 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace OtelThreadCtx;
 
 /// <summary>Keeps every thread's published context equal to <see cref="Activity.Current"/> on that thread:
-/// across <c>await</c> continuations, thread-pool hops and <see cref="ExecutionContext"/> restores (it follows
-/// <see cref="Activity.CurrentChanged"/>). Each Activity's record is built once, the first time it becomes
-/// current, and swapped in by pointer afterwards. One publisher at a time per process.</summary>
-/// <remarks><see cref="Activity.CurrentChanged"/> fires only when code sets <see cref="Activity.Current"/>; when the
-/// runtime restores an <see cref="ExecutionContext"/> (an await continuation, a thread-pool work item) it changes
-/// silently. So the publisher mirrors the Activity's record into an <see cref="AsyncLocal{T}"/> of its own, whose
-/// change notification fires for both, on the thread where the change happens.</remarks>
+/// across <c>await</c> continuations, thread-pool hops and <see cref="ExecutionContext"/> restores. One publisher at
+/// a time per process.</summary>
+/// <remarks>
+/// <para>Per Activity, the binary ids and the encoded attributes are computed once, the first time the Activity
+/// becomes current on any thread (an <see cref="ActivityEntry"/>). Every later switch to it writes the thread's
+/// unpublished record from that entry and swaps it in (<see cref="ThreadContext.Set(ActivityTraceId, ActivitySpanId, ActivityTraceFlags, ThreadContextAttributes?)"/>'s
+/// path): no native allocation, no finalizer, no custom property on the Activity.</para>
+/// <para>Tags named in <see cref="ActivityPublisherOptions.AttributeTagNames"/> are read when the entry is made;
+/// tags set later (ASP.NET Core sets <c>http.route</c> after the request Activity started) are read again by
+/// <see cref="Refresh"/>.</para>
+/// <para><see cref="Activity.CurrentChanged"/> fires only when code sets <see cref="Activity.Current"/>; an
+/// <see cref="ExecutionContext"/> restore (an await continuation, a thread-pool work item) changes it silently. So the
+/// publisher mirrors the entry into an <see cref="AsyncLocal{T}"/> of its own, whose change notification fires for
+/// both, on the thread where the change happens. Setting that AsyncLocal is the one allocation per change (a new
+/// ExecutionContext, as for Activity.Current itself); it is what following restores costs.</para>
+/// </remarks>
 public sealed class ActivityThreadContextPublisher : IDisposable
 {
-    private const string RecordProperty = "OtelThreadCtx.Record";
     private static readonly object Gate = new();
     private static ActivityThreadContextPublisher? active;
 
-    private readonly AsyncLocal<ThreadContextRecord?> published;
+    /// <summary>Every entry made, so that an Activity's ids are computed at most once whatever order it becomes
+    /// current in. Consulted only when the entry is not the current one, its parent or its last child.</summary>
+    private readonly ConditionalWeakTable<Activity, ActivityEntry> entries = [];
+    private readonly AsyncLocal<ActivityEntry?> published;
     private readonly ThreadContextKey[] keys;
     private readonly string[] tagNames;
     private int disposed;
+
+    /// <summary>The entry this publisher last published on the calling thread (equal to <see cref="published"/>'s value
+    /// on this thread, without the ExecutionContext lookup).</summary>
+    [ThreadStatic]
+    private static ActivityEntry? threadEntry;
 
     private ActivityThreadContextPublisher(ActivityPublisherOptions options)
     {
         tagNames = [.. options.AttributeTagNames];
         keys = tagNames.Select(ThreadContextKeys.Register).ToArray();
-        published = new AsyncLocal<ThreadContextRecord?>(OnPublishedChanged);
+        published = new AsyncLocal<ActivityEntry?>(OnPublishedChanged);
     }
 
     /// <summary>Starts publishing. Dispose the result to stop.</summary>
@@ -53,6 +72,11 @@ public sealed class ActivityThreadContextPublisher : IDisposable
         }
     }
 
+    /// <summary>How many entries (ids + attributes computed from an Activity) this publisher made; for tests and diagnostics.</summary>
+    internal int EntriesMade => Volatile.Read(ref entriesMade);
+
+    private int entriesMade;
+
     /// <summary>Stops following Activity changes and stops publishing on the calling thread. Other threads
     /// stop publishing at their next Activity change or when they exit.</summary>
     public void Dispose()
@@ -74,13 +98,14 @@ public sealed class ActivityThreadContextPublisher : IDisposable
         if (ThreadContext.IsSupported)
         {
             published.Value = null;
-            ThreadContext.Detach();
+            threadEntry = null;
+            ThreadContext.Clear();
         }
     }
 
-    /// <summary>Re-reads <paramref name="activity"/>'s tags into a new record (for tags set after the Activity
-    /// started, such as <c>http.route</c>) and publishes it on the calling thread if the Activity is current here.
-    /// Other threads pick the new record up at their next switch to the Activity.</summary>
+    /// <summary>Re-reads <paramref name="activity"/>'s tags (for tags set after the Activity started, such as
+    /// <c>http.route</c>) and publishes them on the calling thread if the Activity is current here. Other threads
+    /// pick them up at their next switch to the Activity.</summary>
     public void Refresh(Activity activity)
     {
         ArgumentNullException.ThrowIfNull(activity);
@@ -89,65 +114,139 @@ public sealed class ActivityThreadContextPublisher : IDisposable
             return;
         }
 
-        lock (activity)
-        {
-            activity.SetCustomProperty(RecordProperty, null);
-        }
-
+        var entry = EntryFor(activity, threadEntry);
+        entry.Attributes = ReadTags(activity);
         if (ReferenceEquals(Activity.Current, activity))
         {
-            Publish(activity);
+            threadEntry = entry;
+            entry.Publish();
         }
     }
 
     private void OnCurrentChanged(object? sender, ActivityChangedEventArgs e) => Publish(e.Current);
 
-    /// <summary>Sets the flowing value; its change notification does the attach.</summary>
+    /// <summary>Sets the flowing value; its change notification does the publishing.</summary>
     private void Publish(Activity? activity) =>
-        published.Value = activity is null || Volatile.Read(ref disposed) != 0 ? null : RecordFor(activity);
+        published.Value = activity is null || Volatile.Read(ref disposed) != 0 ? null : EntryFor(activity, threadEntry);
 
     /// <summary>Runs on the thread whose context changed: an explicit set, or an ExecutionContext restore.</summary>
-    private void OnPublishedChanged(AsyncLocalValueChangedArgs<ThreadContextRecord?> change)
+    private void OnPublishedChanged(AsyncLocalValueChangedArgs<ActivityEntry?> change)
     {
-        if (change.CurrentValue is { } record && Volatile.Read(ref disposed) == 0 && !record.IsDisposed)
+        var entry = change.CurrentValue;
+        if (ReferenceEquals(entry, threadEntry) && entry is not null)
         {
-            ThreadContext.Attach(record);
+            return;
         }
-        else if (ThreadContext.Current is not null)
+
+        threadEntry = entry;
+        if (entry is not null && Volatile.Read(ref disposed) == 0)
         {
-            ThreadContext.Detach();
+            entry.Publish();
+        }
+        else
+        {
+            ThreadContext.Clear();
         }
     }
 
-    /// <summary>The Activity's record, built once and kept with the Activity; freed by its finalizer when the
-    /// Activity is gone and no thread publishes it.</summary>
-    private ThreadContextRecord RecordFor(Activity activity)
+    /// <summary>The Activity's entry. The usual switches find it without a lookup: the entry published here (a
+    /// restore), its parent's (an Activity stopped) or its most recent child's (back into a child); otherwise the
+    /// table, and only a first sight computes ids and attributes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ActivityEntry EntryFor(Activity activity, ActivityEntry? near)
     {
-        if (activity.GetCustomProperty(RecordProperty) is ThreadContextRecord existing)
+        if (near is not null)
+        {
+            if (ReferenceEquals(near.Activity, activity))
+            {
+                return near;
+            }
+
+            if (near.Parent is { } parent && ReferenceEquals(parent.Activity, activity))
+            {
+                return parent;
+            }
+
+            if (near.LastChild is { } child && ReferenceEquals(child.Activity, activity))
+            {
+                return child;
+            }
+        }
+
+        return EntryFromTable(activity, near);
+    }
+
+    private ActivityEntry EntryFromTable(Activity activity, ActivityEntry? near)
+    {
+        if (entries.TryGetValue(activity, out var existing))
         {
             return existing;
         }
 
-        var record = new ThreadContextRecord(activity);
+        var made = new ActivityEntry(activity, ReadTags(activity));
+        var entry = entries.GetValue(activity, _ => made);
+        if (ReferenceEquals(entry, made))
+        {
+            Interlocked.Increment(ref entriesMade);
+            if (near is not null && ReferenceEquals(activity.Parent, near.Activity))
+            {
+                entry.Parent = near;
+                near.LastChild = entry;
+            }
+            else if (activity.Parent is { } parent && entries.TryGetValue(parent, out var parentEntry))
+            {
+                entry.Parent = parentEntry;
+                parentEntry.LastChild = entry;
+            }
+        }
+
+        return entry;
+    }
+
+    private ThreadContextAttributes? ReadTags(Activity activity)
+    {
+        if (keys.Length == 0)
+        {
+            return null;
+        }
+
+        ThreadContextAttributesBuilder? builder = null;
         for (var i = 0; i < keys.Length; i++)
         {
             if (activity.GetTagItem(tagNames[i]) is { } value)
             {
-                record.AddAttribute(keys[i], value as string ?? Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? string.Empty);
+                builder ??= new ThreadContextAttributesBuilder();
+                builder.Add(keys[i], value as string ?? Convert.ToString(value, CultureInfo.InvariantCulture) ?? string.Empty);
             }
         }
 
-        lock (activity)
-        {
-            if (activity.GetCustomProperty(RecordProperty) is ThreadContextRecord raced)
-            {
-                record.Dispose();
-                return raced;
-            }
-
-            activity.SetCustomProperty(RecordProperty, record);
-        }
-
-        return record;
+        return builder?.Build();
     }
+}
+
+/// <summary>What the publisher writes for one Activity: its ids in binary, its flags and attributes, computed once.
+/// Linked to its parent's entry and its most recent child's, so that Start/Stop switches need no lookup.</summary>
+internal sealed class ActivityEntry
+{
+    public readonly Activity Activity;
+    public readonly Vector128<byte> TraceId;
+    public readonly ulong SpanId;
+    public readonly byte Flags;
+
+    /// <summary>Replaced whole by <see cref="ActivityThreadContextPublisher.Refresh"/>; read whole by any thread.</summary>
+    public ThreadContextAttributes? Attributes;
+    public ActivityEntry? Parent;
+    public ActivityEntry? LastChild;
+
+    public ActivityEntry(Activity activity, ThreadContextAttributes? attributes)
+    {
+        Activity = activity;
+        TraceId = HexIds.TraceId(activity.TraceId);
+        SpanId = HexIds.SpanId(activity.SpanId);
+        Flags = (byte)activity.ActivityTraceFlags;
+        Attributes = attributes;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Publish() => ThreadContext.Publish(TraceId, SpanId, Flags, Attributes);
 }

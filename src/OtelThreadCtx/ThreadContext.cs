@@ -1,22 +1,111 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace OtelThreadCtx;
 
 /// <summary>The calling thread's published context (OTEP 4947 <c>otel_thread_ctx_v1</c>).
-/// On platforms other than Linux x64/arm64, or without the native library, every call is a cheap no-op.</summary>
+/// On platforms other than Linux x64/arm64, or without a usable native library, every call is a cheap no-op that
+/// never throws for that reason.</summary>
+/// <remarks>Two ways to publish:
+/// <list type="bullet">
+/// <item><see cref="Set(ActivityTraceId, ActivitySpanId, ActivityTraceFlags, ThreadContextAttributes?)"/> /
+/// <see cref="Clear"/>: the fast path. Each thread owns two native records; the one not published is written and then
+/// published with one pointer swap, so a reader never sees a half-written record. No allocation, no atomic
+/// operation.</item>
+/// <item><see cref="Attach"/> / <see cref="Detach"/> of a <see cref="ThreadContextRecord"/>: one record built once and
+/// shared by any number of threads.</item>
+/// </list>
+/// The last call wins: <c>Set</c> replaces an attached record (and releases it), <c>Attach</c> replaces what <c>Set</c> published.</remarks>
 public static unsafe class ThreadContext
 {
-    /// <summary>The thread's attached record; its finalizer runs after the thread exits and releases the attach.</summary>
-    [ThreadStatic]
-    private static ThreadSlot? slot;
-
     /// <summary>True on Linux x64/arm64 with libotel_thread_ctx.so loaded.</summary>
-    public static bool IsSupported => NativeLibraryLoader.IsAvailable;
+    public static bool IsSupported => NativeApi.IsAvailable;
 
-    /// <summary>The record this thread publishes, or null.</summary>
-    public static ThreadContextRecord? Current => slot?.Record;
+    /// <summary>The shared record this thread publishes, or null (nothing, or what <c>Set</c> published).</summary>
+    public static ThreadContextRecord? Current => ThreadState.CurrentOrNull?.Attached;
 
-    /// <summary>Publishes <paramref name="record"/> on this thread (null detaches) and returns the record published before.</summary>
+    /// <summary>Publishes trace id, span id, flags and <paramref name="attributes"/> on this thread, replacing whatever
+    /// it published before.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Set(ActivityTraceId traceId, ActivitySpanId spanId, ActivityTraceFlags flags, ThreadContextAttributes? attributes = null)
+    {
+        if (NativeApi.IsAvailable)
+        {
+            Publish(HexIds.TraceId(traceId), HexIds.SpanId(spanId), (byte)flags, attributes);
+        }
+    }
+
+    /// <summary>Publishes <paramref name="context"/> (trace id, span id, flags) and <paramref name="attributes"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Set(in ActivityContext context, ThreadContextAttributes? attributes = null) =>
+        Set(context.TraceId, context.SpanId, context.TraceFlags, attributes);
+
+    /// <summary>Publishes raw ids: 16 bytes of trace id, 8 of span id, the W3C flags byte.</summary>
+    /// <exception cref="ArgumentException">An id has the wrong length.</exception>
+    public static void Set(ReadOnlySpan<byte> traceId, ReadOnlySpan<byte> spanId, byte traceFlags, ThreadContextAttributes? attributes = null)
+    {
+        if (traceId.Length != 16)
+        {
+            throw new ArgumentException("A trace id is 16 bytes.", nameof(traceId));
+        }
+
+        if (spanId.Length != 8)
+        {
+            throw new ArgumentException("A span id is 8 bytes.", nameof(spanId));
+        }
+
+        if (NativeApi.IsAvailable)
+        {
+            Publish(Vector128.Create(traceId), System.Runtime.InteropServices.MemoryMarshal.Read<ulong>(spanId), traceFlags, attributes);
+        }
+    }
+
+    /// <summary>Stops publishing on this thread (whatever <c>Set</c> or <c>Attach</c> published).</summary>
+    public static void Clear()
+    {
+        if (NativeApi.IsAvailable)
+        {
+            Detach();
+        }
+    }
+
+    /// <summary>Writes the thread's unpublished record and publishes it. Only this thread can reach either record, and
+    /// a reader stops the thread and reads the published one: the writes need no ordering beyond program order,
+    /// which the indirect call keeps (the C side fences before it stores the slot).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Publish(Vector128<byte> traceId, ulong spanId, byte flags, ThreadContextAttributes? attributes)
+    {
+        var state = ThreadState.Current;
+        var own = state.Own;
+        if (own == null)
+        {
+            return;
+        }
+
+        var next = own->Next & 1;
+        var record = &own->Records + (next * RecordLayout.Size);
+        traceId.Store(record);
+        *(ulong*)(record + RecordLayout.SpanIdOffset) = spanId;
+        record[RecordLayout.TraceFlagsOffset] = flags;
+        var length = 0;
+        if (attributes is not null && (length = attributes.Length) != 0)
+        {
+            Unsafe.CopyBlockUnaligned(ref record[RecordLayout.HeaderSize], ref attributes.First, (uint)length);
+        }
+
+        *(ushort*)(record + RecordLayout.AttrsSizeOffset) = (ushort)length;
+        NativeApi.Attach((nint)record);
+        own->Next = next ^ 1;
+        if (state.Attached is { } previous)
+        {
+            state.Attached = null;
+            previous.ReleaseAttach(state.OwnerToken);
+        }
+    }
+
+    /// <summary>Publishes <paramref name="record"/> on this thread (null detaches) and returns the shared record published
+    /// before (null when there was none, or when <c>Set</c> had published).</summary>
     /// <exception cref="ObjectDisposedException">The record was disposed.</exception>
     public static ThreadContextRecord? Attach(ThreadContextRecord? record)
     {
@@ -25,118 +114,108 @@ public static unsafe class ThreadContext
             return Detach();
         }
 
-        if (!IsSupported)
+        if (!NativeApi.IsAvailable)
         {
             return null;
         }
 
-        if (!record.TryAddAttach())
+        var state = ThreadState.Current;
+        if (!record.TryAddAttach(state.OwnerToken))
         {
             throw new ObjectDisposedException(nameof(ThreadContextRecord));
         }
 
-        var s = slot ??= new ThreadSlot();
-        var previous = s.Record;
-        NativeMethods.Attach(record.Handle);
-        s.Record = record;
-        previous?.ReleaseAttach();
+        NativeApi.Attach(record.Handle);
+        var previous = state.Attached;
+        state.Attached = record;
+        previous?.ReleaseAttach(state.OwnerToken);
         return previous;
     }
 
-    /// <summary>Stops publishing on this thread; returns the record published before.</summary>
+    /// <summary>Stops publishing on this thread; returns the shared record published before, if any.</summary>
     public static ThreadContextRecord? Detach()
     {
-        var s = slot;
-        if (s?.Record is not { } previous)
+        if (!NativeApi.IsAvailable)
         {
             return null;
         }
 
-        NativeMethods.Detach();
-        s.Record = null;
-        previous.ReleaseAttach();
+        NativeApi.Detach();
+        if (ThreadState.CurrentOrNull is not { Attached: { } previous } state)
+        {
+            return null;
+        }
+
+        state.Attached = null;
+        previous.ReleaseAttach(state.OwnerToken);
         return previous;
     }
 
-    /// <summary>Updates the ids of the attached record in place, inside the <c>valid</c> bracket.
-    /// Returns false when no record is attached.</summary>
+    /// <summary>Updates the ids of the published record in place, inside the <c>valid</c> bracket.
+    /// Returns false when nothing is published.</summary>
     public static bool UpdateIds(ActivityTraceId traceId, ActivitySpanId spanId, ActivityTraceFlags flags)
     {
-        if (slot?.Record is null)
+        if (!NativeApi.IsAvailable)
         {
             return false;
         }
 
-        Span<byte> trace = stackalloc byte[16];
-        Span<byte> span = stackalloc byte[8];
-        traceId.CopyTo(trace);
-        spanId.CopyTo(span);
-        fixed (byte* t = trace)
-        fixed (byte* s = span)
-        {
-            return NativeMethods.UpdateIds(t, s, (byte)flags) == 0;
-        }
+        var trace = HexIds.TraceId(traceId);
+        var span = HexIds.SpanId(spanId);
+        return NativeApi.UpdateIds((byte*)&trace, (byte*)&span, (byte)flags) == 0;
     }
 
-    /// <summary>Starts an in-place update of the attached record: readers ignore it until the scope is disposed.</summary>
+    /// <summary>Starts an in-place update of the published record: readers ignore it until the scope is disposed.</summary>
     public static InPlaceUpdate BeginUpdate()
     {
-        var record = slot?.Record;
-        if (record is null)
+        if (!NativeApi.IsAvailable || NativeApi.UpdateBegin() == 0)
         {
             return default;
         }
 
-        NativeMethods.UpdateBegin();
-        return new InPlaceUpdate(record);
+        return new InPlaceUpdate(ThreadState.CurrentOrNull?.Attached);
     }
 
     /// <summary>Copies what a reader would see on this thread now (header + used attribute bytes).
     /// Returns the number of bytes written, 0 when nothing is published.</summary>
     public static int ReadCurrent(Span<byte> destination)
     {
-        if (!IsSupported || slot?.Record is null)
+        if (!NativeApi.IsAvailable)
         {
             return 0;
         }
 
         fixed (byte* d = destination)
         {
-            return (int)NativeMethods.ReadCurrent(d, (nuint)destination.Length);
+            return (int)NativeApi.ReadCurrent(d, (nuint)destination.Length);
         }
     }
 
-    /// <summary>An in-place edit of the attached record, between <c>valid = 0</c> and <c>valid = 1</c>.</summary>
+    /// <summary>An in-place edit of the published record, between <c>valid = 0</c> and <c>valid = 1</c>.</summary>
     public readonly ref struct InPlaceUpdate
     {
+        private readonly bool active;
         private readonly ThreadContextRecord? record;
 
-        internal InPlaceUpdate(ThreadContextRecord record) => this.record = record;
+        internal InPlaceUpdate(ThreadContextRecord? record)
+        {
+            active = true;
+            this.record = record;
+        }
 
-        /// <summary>False when nothing was attached (every call is then a no-op).</summary>
-        public bool IsActive => record is not null;
+        /// <summary>False when nothing was published (every call is then a no-op).</summary>
+        public bool IsActive => active;
 
-        /// <summary>The record being edited.</summary>
+        /// <summary>The shared record being edited (null when the thread's own record, from <c>Set</c>, is).</summary>
         public ThreadContextRecord? Record => record;
 
         /// <summary>Marks the record valid again.</summary>
         public void Dispose()
         {
-            if (record is not null)
+            if (active)
             {
-                NativeMethods.UpdateEnd();
+                NativeApi.UpdateEnd();
             }
-        }
-    }
-
-    private sealed class ThreadSlot
-    {
-        public ThreadContextRecord? Record;
-
-        ~ThreadSlot()
-        {
-            // The thread has exited: its TLS slot is gone, so the record is no longer published by it.
-            Record?.ReleaseAttach();
         }
     }
 }

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using System.Text.Unicode;
+using System.Runtime.CompilerServices;
 
 namespace OtelThreadCtx;
 
@@ -21,14 +21,25 @@ public sealed unsafe class ThreadContextRecord : IDisposable
     public const int MaxValueLength = 255;
 
     private nint handle;
-    private int attachCount;
+
+    /// <summary>The creating thread's <see cref="ThreadState.OwnerToken"/>: on that thread attaches are counted in
+    /// <see cref="ownerAttaches"/> with plain writes; any other thread counts in <see cref="sharedAttaches"/> with
+    /// a compare-and-swap.</summary>
+    private readonly object? owner;
+
+    /// <summary>Attaches on the owner thread. Written only by that thread (or, once it exited, its state's finalizer).</summary>
+    private int ownerAttaches;
+
+    /// <summary>Attaches on other threads; -1 once disposed.</summary>
+    private int sharedAttaches;
 
     /// <summary>Creates an empty, valid record (or a no-op one where the API is unsupported).</summary>
     public ThreadContextRecord()
     {
-        if (ThreadContext.IsSupported)
+        if (NativeApi.IsAvailable)
         {
-            handle = NativeMethods.RecordNew();
+            owner = ThreadState.Current.OwnerToken;
+            handle = NativeApi.RecordNew();
             if (handle == 0)
             {
                 throw new OutOfMemoryException("The native thread-context record could not be allocated.");
@@ -54,10 +65,10 @@ public sealed unsafe class ThreadContextRecord : IDisposable
     internal nint Handle => handle;
 
     /// <summary>How many threads publish this record now.</summary>
-    public int AttachCount => Math.Max(0, Volatile.Read(ref attachCount));
+    public int AttachCount => Volatile.Read(ref ownerAttaches) + Math.Max(0, Volatile.Read(ref sharedAttaches));
 
     /// <summary>Whether the record was disposed.</summary>
-    public bool IsDisposed => handle == 0 && ThreadContext.IsSupported;
+    public bool IsDisposed => handle == 0 && NativeApi.IsAvailable;
 
     /// <summary>Sets trace id, span id and W3C trace flags.</summary>
     public void SetIds(ActivityTraceId traceId, ActivitySpanId spanId, ActivityTraceFlags flags)
@@ -90,7 +101,7 @@ public sealed unsafe class ThreadContextRecord : IDisposable
         fixed (byte* t = traceId)
         fixed (byte* s = spanId)
         {
-            NativeMethods.RecordSetIds(handle, t, s, traceFlags);
+            NativeApi.RecordSetIds(handle, t, s, traceFlags);
         }
     }
 
@@ -99,63 +110,72 @@ public sealed unsafe class ThreadContextRecord : IDisposable
     {
         if (handle != 0)
         {
-            NativeMethods.RecordClearAttrs(handle);
+            NativeApi.RecordClearAttrs(handle);
         }
     }
 
     /// <summary>Appends an attribute; a value over 255 UTF-8 bytes is cut at a character boundary.</summary>
     public AttributeResult AddAttribute(ThreadContextKey key, ReadOnlySpan<char> value)
     {
-        Span<byte> utf8 = stackalloc byte[MaxValueLength];
-        var status = Utf8.FromUtf16(value, utf8, out _, out var written, replaceInvalidSequences: true, isFinalBlock: true);
-        var result = AddAttributeUtf8(key.Index, utf8[..written]);
-        return result == AttributeResult.Written && status == System.Buffers.OperationStatus.DestinationTooSmall ? AttributeResult.Truncated : result;
+        Span<byte> entry = stackalloc byte[2 + MaxValueLength];
+        var used = 0;
+        var result = AttributeEncoding.Append(entry, ref used, key.Index, value);
+        return AppendEntry(entry[..used], result);
     }
 
     /// <summary>Appends an attribute from UTF-8 bytes; over 255 bytes it is cut (at a UTF-8 boundary).</summary>
-    public AttributeResult AddAttribute(ThreadContextKey key, ReadOnlySpan<byte> utf8Value) => AddAttributeUtf8(key.Index, utf8Value);
+    public AttributeResult AddAttribute(ThreadContextKey key, ReadOnlySpan<byte> utf8Value)
+    {
+        Span<byte> entry = stackalloc byte[2 + MaxValueLength];
+        var used = 0;
+        var result = AttributeEncoding.Append(entry, ref used, key.Index, utf8Value);
+        return AppendEntry(entry[..used], result);
+    }
 
-    private AttributeResult AddAttributeUtf8(byte keyIndex, ReadOnlySpan<byte> utf8Value)
+    /// <summary>Hands one encoded entry to the library, which appends it (entry first, then the size that shows it).</summary>
+    private AttributeResult AppendEntry(ReadOnlySpan<byte> entry, AttributeResult encoded)
     {
         if (handle == 0)
         {
             return AttributeResult.Unsupported;
         }
 
-        var truncated = false;
-        if (utf8Value.Length > MaxValueLength)
+        fixed (byte* v = entry)
         {
-            var cut = MaxValueLength;
-            // Step back over continuation bytes (10xxxxxx) so a character is never split.
-            while (cut > 0 && (utf8Value[cut] & 0xC0) == 0x80)
-            {
-                cut--;
-            }
-
-            utf8Value = utf8Value[..cut];
-            truncated = true;
-        }
-
-        fixed (byte* v = utf8Value)
-        {
-            var status = NativeMethods.RecordAddAttr(handle, keyIndex, v, (nuint)utf8Value.Length);
-            return status switch
-            {
-                0 => truncated ? AttributeResult.Truncated : AttributeResult.Written,
-                1 => AttributeResult.Truncated,
-                _ => AttributeResult.Dropped,
-            };
+            var status = NativeApi.RecordAddAttr(handle, v[0], v + 2, v[1]);
+            return status == 0 ? encoded : AttributeResult.Dropped;
         }
     }
 
-    /// <summary>Counts one more thread publishing the record, unless it is disposed (count -1). One
-    /// compare-and-swap: a concurrent Dispose either sees this attach and refuses, or wins and this fails.</summary>
-    internal bool TryAddAttach()
+    /// <summary>Counts one more thread publishing the record, unless it is disposed.</summary>
+    /// <remarks>On the creating thread: a plain increment, then a look at the disposed mark. A <see cref="Dispose"/> on
+    /// another thread sets the mark, then runs a process-wide memory barrier before it reads <see cref="ownerAttaches"/>:
+    /// either it sees this attach and refuses, or this attach sees the mark and fails (asymmetric Dekker). On any other
+    /// thread: one compare-and-swap that a concurrent Dispose either sees or beats.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryAddAttach(object ownerToken)
     {
-        var count = Volatile.Read(ref attachCount);
+        if (ReferenceEquals(ownerToken, owner))
+        {
+            Volatile.Write(ref ownerAttaches, ownerAttaches + 1);
+            if (Volatile.Read(ref sharedAttaches) >= 0 && handle != 0)
+            {
+                return true;
+            }
+
+            Volatile.Write(ref ownerAttaches, ownerAttaches - 1);
+            return false;
+        }
+
+        return TryAddSharedAttach();
+    }
+
+    private bool TryAddSharedAttach()
+    {
+        var count = Volatile.Read(ref sharedAttaches);
         while (count >= 0)
         {
-            var seen = Interlocked.CompareExchange(ref attachCount, count + 1, count);
+            var seen = Interlocked.CompareExchange(ref sharedAttaches, count + 1, count);
             if (seen == count)
             {
                 return handle != 0;
@@ -167,30 +187,59 @@ public sealed unsafe class ThreadContextRecord : IDisposable
         return false;
     }
 
-    internal void ReleaseAttach() => Interlocked.Decrement(ref attachCount);
+    /// <summary>One thread stopped publishing the record (the thread that counted the attach, or its state's finalizer).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void ReleaseAttach(object ownerToken)
+    {
+        if (ReferenceEquals(ownerToken, owner))
+        {
+            Volatile.Write(ref ownerAttaches, ownerAttaches - 1);
+        }
+        else
+        {
+            Interlocked.Decrement(ref sharedAttaches);
+        }
+    }
 
     /// <summary>Frees the native record.</summary>
     /// <exception cref="InvalidOperationException">The record is still attached to a thread.</exception>
     public void Dispose()
     {
-        // 0 → -1 marks it disposed; any other count means some thread still publishes it.
-        var count = Interlocked.CompareExchange(ref attachCount, -1, 0);
-        if (count > 0)
+        // 0 → -1 marks it disposed; a positive count means another thread still publishes it.
+        var shared = Interlocked.CompareExchange(ref sharedAttaches, -1, 0);
+        if (shared > 0)
         {
-            throw new InvalidOperationException(
-                $"This thread-context record is still attached to {count} thread(s); readers may be reading it. Detach it on each thread (ThreadContext.Detach) before disposing.");
+            throw StillAttached(shared);
+        }
+
+        if (shared == 0 && owner is not null)
+        {
+            if (!ReferenceEquals(ThreadState.CurrentOrNull?.OwnerToken, owner))
+            {
+                // The owner thread counts with plain writes: make them visible here before reading them.
+                Interlocked.MemoryBarrierProcessWide();
+            }
+
+            if (Volatile.Read(ref ownerAttaches) is var own and > 0)
+            {
+                Volatile.Write(ref sharedAttaches, 0);
+                throw StillAttached(own);
+            }
         }
 
         Free();
         GC.SuppressFinalize(this);
     }
 
+    private static InvalidOperationException StillAttached(int count) => new(
+        $"This thread-context record is still attached to {count} thread(s); readers may be reading it. Detach it on each thread (ThreadContext.Detach) before disposing.");
+
     private void Free()
     {
         var h = Interlocked.Exchange(ref handle, 0);
         if (h != 0)
         {
-            NativeMethods.RecordFree(h);
+            NativeApi.RecordFree(h);
         }
     }
 }

@@ -133,16 +133,24 @@ public sealed class ActivityPublisherTests : IDisposable
     }
 
     [Fact]
-    public void The_record_is_built_once_per_activity_and_swapped_by_pointer()
+    public void Each_activity_is_computed_once_however_often_it_becomes_current()
     {
+        var before = publisher.EntriesMade;
         using var a = source.StartActivity("a")!;
-        var first = ThreadContext.Current;
-        using (source.StartActivity("b"))
+        using var b = source.StartActivity("b")!;
+        using var unrelated = source.StartActivity(ActivityKind.Internal, parentContext: new ActivityContext(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded), name: "unrelated")!;
+        for (var i = 0; i < 20; i++)
         {
-            Assert.NotSame(first, ThreadContext.Current);
+            foreach (var activity in new[] { a, b, unrelated, a, unrelated, b })
+            {
+                Activity.Current = activity;
+                AssertPublishesCurrent();
+            }
         }
 
-        Assert.Same(first, ThreadContext.Current);
+        Assert.Equal(before + 3, publisher.EntriesMade);
+        Activity.Current = null;
+        Assert.Null(Published().SpanId);
     }
 
     [Fact]

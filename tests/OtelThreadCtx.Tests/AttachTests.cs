@@ -105,25 +105,4 @@ public sealed class AttachTests : IDisposable
         Assert.True(ThreadContextKeys.TryGet("test.key.b", out var found));
         Assert.Equal(b, found);
     }
-
-    [Fact]
-    public void Unsupported_path_is_a_silent_no_op()
-    {
-        NativeLibraryLoader.ForceUnsupported = true;
-        try
-        {
-            Assert.False(ThreadContext.IsSupported);
-            using var record = new ThreadContextRecord();
-            record.SetIds(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded);
-            Assert.Equal(AttributeResult.Unsupported, record.AddAttribute(ThreadContextKeys.Register("test.unsupported"), "v"));
-            Assert.Null(ThreadContext.Attach(record));
-            Assert.Null(ThreadContext.Detach());
-            Assert.False(ThreadContext.UpdateIds(default, default, ActivityTraceFlags.None));
-            Assert.Equal(0, ThreadContext.ReadCurrent(new byte[640]));
-        }
-        finally
-        {
-            NativeLibraryLoader.ForceUnsupported = false;
-        }
-    }
 }
