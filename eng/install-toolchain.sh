@@ -4,6 +4,10 @@
 set -euo pipefail
 need=()
 [ -f /usr/include/benchmark/benchmark.h ] || need+=(libbenchmark-dev)
+# linux-arm64: the cross libc the prebuilt arm64 library links against, and qemu to run arm64 tests.
+[ -f /usr/aarch64-linux-gnu/include/stdlib.h ] || need+=(libc6-dev-arm64-cross)
+[ -d /usr/lib/gcc-cross/aarch64-linux-gnu ] || need+=(libgcc-12-dev-arm64-cross)
+command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static)
 for tool in clang-19 ld.lld-19 llvm-nm-19 llvm-readelf-19 nm readelf objdump g++ python3; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
@@ -16,4 +20,5 @@ sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
 export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update
-"${sudo_cmd[@]}" apt-get install -y --no-install-recommends clang-19 lld-19 llvm-19 binutils g++ libbenchmark-dev python3
+"${sudo_cmd[@]}" apt-get install -y --no-install-recommends clang-19 lld-19 llvm-19 binutils g++ libbenchmark-dev python3 \
+  libc6-dev-arm64-cross libgcc-12-dev-arm64-cross libstdc++6-arm64-cross qemu-user-static

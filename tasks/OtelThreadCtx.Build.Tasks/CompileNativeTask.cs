@@ -38,6 +38,7 @@ public sealed class CompileNativeTask : NativeStepTask
             IncludeDirectories = IncludeDirectories.Select(Path.GetFullPath).ToList(),
             Defines = Defines,
             ExtraCompileFlags = SplitFlags(ExtraFlags),
+            Sysroot = string.IsNullOrWhiteSpace(Sysroot) ? null : Sysroot,
         };
 
         Directory.CreateDirectory(IntermediateDirectory);

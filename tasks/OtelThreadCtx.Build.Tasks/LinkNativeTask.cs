@@ -33,6 +33,7 @@ public sealed class LinkNativeTask : NativeStepTask
         {
             Linker = ToolItems.FromItem(Linker, ToolKind.Linker),
             ExtraLinkFlags = SplitFlags(ExtraFlags),
+            Sysroot = string.IsNullOrWhiteSpace(Sysroot) ? null : Sysroot,
         };
 
         var output = Path.GetFullPath(OutputPath);

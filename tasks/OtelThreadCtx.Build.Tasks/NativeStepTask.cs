@@ -21,6 +21,9 @@ public abstract class NativeStepTask : OtelThreadCtxTask
     /// <summary>The linker item; empty in a default build that found no ld.lld.</summary>
     public ITaskItem? Linker { get; set; }
 
+    /// <summary>OtelThreadCtxSysroot: the target's headers and libraries for a cross build (empty: the host's).</summary>
+    public string Sysroot { get; set; } = string.Empty;
+
     protected NativeBuildMode BuildMode => NativeBuildModeParser.FromInlineProperty(Mode);
 
     /// <summary>The parsed architecture; null when it is not one the build supports.</summary>

@@ -14,7 +14,11 @@ namespace OtelThreadCtx.Benchmarks;
 /// (eng/benchmark.sh passes all of it.)</summary>
 public static class Program
 {
-    private static readonly string[] Scenarios = ["single/in_place", "single/swap", "multi/swap/4", "multi/swap/16", "attach_detach", "activity/switch"];
+    /// <summary>Scenario → the target for the .NET API with the inline library (issue #10), ns/op.</summary>
+    private static readonly (string Name, double Target)[] Scenarios =
+        [("multi/swap/4", 3.5), ("multi/swap/16", 3.5), ("attach_detach", 6), ("set/ids", 6), ("set/ids+attr", 8)];
+
+    private const string CApiSuffix = " [C API]";
 
     public static int Main(string[] args)
     {
@@ -28,8 +32,11 @@ public static class Program
             ["inline"] = Path.Combine(artifacts, "inline", "linux-x64", "libotel_thread_ctx.so"),
         };
 
-        // Three launches per case: single/* from C# shifts between processes (stable within one), so one launch can mislead.
-        var baseJob = shortRun ? Job.Dry : Job.Default.WithWarmupCount(3).WithIterationCount(10).WithLaunchCount(3);
+        // Launches per case (OTC_BENCH_LAUNCHES, default 1): dynamic PGO can differ between processes (docs/performance.md);
+        // 200 ms iterations keep a full run of both libraries within minutes on two cores.
+        var launches = int.TryParse(Environment.GetEnvironmentVariable("OTC_BENCH_LAUNCHES"), out var l) ? l : 1;
+        var baseJob = shortRun ? Job.Dry : Job.Default.WithWarmupCount(3).WithIterationCount(8).WithLaunchCount(launches)
+            .WithIterationTime(Perfolizer.Horology.TimeInterval.FromMilliseconds(200));
         var config = ManualConfig.CreateMinimumViable().WithOptions(ConfigOptions.DisableOptimizationsValidator);
         foreach (var (mode, library) in libraries)
         {
@@ -51,7 +58,7 @@ public static class Program
             }
         }
 
-        var summaries = BenchmarkRunner.Run([typeof(ThreadContextBenchmarks), typeof(MultiSwapBenchmarks), typeof(ActivitySwitchBenchmarks)], config, [.. bdnArgs]);
+        var summaries = BenchmarkRunner.Run([typeof(MultiSwapBenchmarks), typeof(AttachDetachBenchmarks), typeof(SetBenchmarks), typeof(ActivitySwitchBenchmarks)], config, [.. bdnArgs]);
         var managed = Collect(summaries);
         var native = new Dictionary<string, Dictionary<string, double>>
         {
@@ -65,10 +72,10 @@ public static class Program
         return managed.Count == 0 ? 1 : 0;
     }
 
-    /// <summary>(scenario, job) → mean ns/op; activity/switch keeps publisher off/on apart.</summary>
-    private static Dictionary<(string Scenario, string Job), double> Collect(IEnumerable<Summary> summaries)
+    /// <summary>(scenario, job) → mean ns/op and bytes allocated per operation; activity/switch keeps publisher off/on apart.</summary>
+    private static Dictionary<(string Scenario, string Job), (double Mean, long Allocated)> Collect(IEnumerable<Summary> summaries)
     {
-        var results = new Dictionary<(string, string), double>();
+        var results = new Dictionary<(string, string), (double, long)>();
         foreach (var report in summaries.SelectMany(s => s.Reports))
         {
             if (report.ResultStatistics is not { } stats)
@@ -79,17 +86,21 @@ public static class Program
             var bench = report.BenchmarkCase;
             var name = bench.Descriptor.WorkloadMethodDisplayInfo.Trim('\'');
             var job = bench.Job.Id;
+            var api = name.EndsWith(CApiSuffix, StringComparison.Ordinal) ? CApiSuffix : "";
+            name = name[..^api.Length];
             if (bench.Parameters.Items.FirstOrDefault(p => p.Name == "N") is { } n)
             {
                 name += "/" + n.Value;
             }
+
+            name += api;
 
             if (bench.Parameters.Items.FirstOrDefault(p => p.Name == "Publisher") is { } publisher)
             {
                 name += (bool)publisher.Value! ? "+publisher" : "";
             }
 
-            results[(name, job)] = stats.Mean;
+            results[(name, job)] = (stats.Mean, report.GcStats.GetBytesAllocatedPerOperation(bench) ?? -1);
         }
 
         return results;
@@ -109,44 +120,45 @@ public static class Program
         return results;
     }
 
-    private static string Render(Dictionary<(string Scenario, string Job), double> managed, Dictionary<string, Dictionary<string, double>> native, string artifacts, bool shortRun)
+    private static string Render(Dictionary<(string Scenario, string Job), (double Mean, long Allocated)> managed, Dictionary<string, Dictionary<string, double>> native, string artifacts, bool shortRun)
     {
         static string Ns(double? v) => v is { } x ? x.ToString("0.00", CultureInfo.InvariantCulture) : "—";
-        static string Ratio(double? a, double? b) => a is { } x && b is { } y && x > 0 ? (y / x).ToString("0.00", CultureInfo.InvariantCulture) : "—";
-        double? Get(string s, string j) => managed.TryGetValue((s, j), out var v) ? v : null;
+        static string Ratio(double? numerator, double? denominator) => numerator is { } x && denominator is { } y && y > 0 ? (x / y).ToString("0.00", CultureInfo.InvariantCulture) : "—";
+        double? Get(string s, string j) => managed.TryGetValue((s, j), out var v) ? v.Mean : null;
+        string Allocated(string s, string j) => managed.TryGetValue((s, j), out var v) && v.Allocated >= 0 ? v.Allocated.ToString(CultureInfo.InvariantCulture) : "—";
         double? Native(string s, string j) => native[j].TryGetValue(s, out var v) ? v : null;
 
         var sb = new StringBuilder();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"# Benchmarks: default vs inline{(shortRun ? " (SHORT MODE: proves the harness runs, numbers are not meaningful)" : "")}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"# Benchmarks: .NET API vs C API, default vs inline{(shortRun ? " (SHORT MODE: proves the harness runs, numbers are not meaningful)" : "")}");
         sb.AppendLine();
         sb.AppendLine(CultureInfo.InvariantCulture, $"- Machine: {Machine()}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"- Runtime: .NET {Environment.Version}, BenchmarkDotNet {typeof(Summary).Assembly.GetName().Version}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"- Toolchain: {Toolchain(artifacts)}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"- Commit: {Environment.GetEnvironmentVariable("OTC_BENCH_COMMIT") ?? "unknown"}");
         sb.AppendLine();
-        sb.AppendLine("ns/op (C#: BenchmarkDotNet mean, both libraries in one run as two jobs; native: Google Benchmark real time). Ratio = inline/default; below 1 is faster.");
+        sb.AppendLine("ns/op, BenchmarkDotNet mean; both libraries in one run as two jobs. \"C API\" is the same work through the C API called from C# " +
+                      "(function pointers, `SuppressGCTransition`), in the same job. \".NET / C\" and the target are for the inline library; " +
+                      "\"inline / default\" is for the .NET API (below 1 is faster). Native: Google Benchmark, C++ calling the library (real time).");
         sb.AppendLine();
-        sb.AppendLine("| scenario | C# default | C# inline | C# ratio | native default | native inline | native ratio | C# overhead over native (inline) |");
-        sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-        foreach (var s in Scenarios.Where(s => s != "activity/switch"))
+        sb.AppendLine("| scenario | .NET default | .NET inline | C API default | C API inline | .NET / C (inline) | inline / default (.NET) | target (.NET inline) | B/op (.NET) | native default | native inline |");
+        sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        foreach (var (s, target) in Scenarios)
         {
-            var (cd, ci, nd, ni) = (Get(s, "default"), Get(s, "inline"), Native(s, "default"), Native(s, "inline"));
-            var overhead = ci is { } c && ni is { } n ? Ns(c - n) : "—";
-            sb.AppendLine(CultureInfo.InvariantCulture, $"| {s} | {Ns(cd)} | {Ns(ci)} | {Ratio(cd, ci)} | {Ns(nd)} | {Ns(ni)} | {Ratio(nd, ni)} | {overhead} |");
+            var (nd, ni, cd, ci) = (Get(s, "default"), Get(s, "inline"), Get(s + CApiSuffix, "default"), Get(s + CApiSuffix, "inline"));
+            var met = ni is { } v ? (v <= target ? $"≤ {target} met" : $"≤ {target} **missed**") : "—";
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| {s} | {Ns(nd)} | {Ns(ni)} | {Ns(cd)} | {Ns(ci)} | {Ratio(ni, ci)} | {Ratio(ni, nd)} | {met} | {Allocated(s, "inline")} | {Ns(Native(s, "default"))} | {Ns(Native(s, "inline"))} |");
         }
 
-        var bound = Get("bound/two_atomics", "inline");
         sb.AppendLine();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"Bound measured in the same run: two atomic read-modify-writes (the attach count's compare-and-swap on the new record and decrement on the previous one) cost {Ns(bound)} ns/op from C#.");
+        sb.AppendLine("activity/switch: cost per `Activity.Current` change, publisher off vs on (on = off + the publisher's overhead; target ≤ 25 ns).");
         sb.AppendLine();
-        sb.AppendLine("activity/switch: cost per `Activity.Current` change, publisher off vs on (on = off + the publisher's overhead).");
-        sb.AppendLine();
-        sb.AppendLine("| library | publisher off | publisher on | overhead per change |");
-        sb.AppendLine("| --- | ---: | ---: | ---: |");
+        sb.AppendLine("| library | publisher off | publisher on | overhead per change | B/op off | B/op on |");
+        sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: |");
         foreach (var job in new[] { "default", "inline" })
         {
             var (off, on) = (Get("activity/switch", job), Get("activity/switch+publisher", job));
-            sb.AppendLine(CultureInfo.InvariantCulture, $"| {job} | {Ns(off)} | {Ns(on)} | {(off is { } a && on is { } b ? Ns(b - a) : "—")} |");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| {job} | {Ns(off)} | {Ns(on)} | {(off is { } a && on is { } b ? Ns(b - a) : "—")} | {Allocated("activity/switch", job)} | {Allocated("activity/switch+publisher", job)} |");
         }
 
         return sb.ToString();

@@ -1,93 +1,36 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Text;
 using BenchmarkDotNet.Attributes;
 
 namespace OtelThreadCtx.Benchmarks;
 
-/// <summary>The Rust implementation's scenarios plus attach/detach, from C#.</summary>
-public class ThreadContextBenchmarks
-{
-    private static readonly byte[] Value = Encoding.UTF8.GetBytes("/orders/{id}/xyz");
-    private readonly ActivityTraceId traceId = ActivityTraceId.CreateFromString("0af7651916cd43dd8448eb211c80319c");
-    private readonly ActivitySpanId spanId = ActivitySpanId.CreateFromString("b7ad6b7169203331");
-    private ThreadContextKey key;
-    private ThreadContextRecord inPlace = null!;
-    private ThreadContextRecord attachDetach = null!;
-
-    [GlobalSetup]
-    public void Setup()
-    {
-        Native.EnsureLoaded();
-        key = ThreadContextKeys.Register("http.route");
-        inPlace = new ThreadContextRecord();
-        attachDetach = new ThreadContextRecord();
-        // BenchmarkDotNet runs setup and benchmark on one thread, one process per case.
-        ThreadContext.Attach(inPlace);
-    }
-
-    /// <summary>One attached record rewritten in place: ids, flags, one 16-byte attribute, inside the valid bracket.</summary>
-    [Benchmark(Description = "single/in_place")]
-    public void single_in_place()
-    {
-        using var update = ThreadContext.BeginUpdate();
-        var record = update.Record!;
-        record.SetIds(traceId, spanId, ActivityTraceFlags.Recorded);
-        record.ClearAttributes();
-        record.AddAttribute(key, Value);
-    }
-
-    /// <summary>A new record (ids, flags, one attribute) attached, the previous one released: the allocating path.</summary>
-    [Benchmark(Description = "single/swap")]
-    public void single_swap()
-    {
-        var record = new ThreadContextRecord();
-        record.SetIds(traceId, spanId, ActivityTraceFlags.Recorded);
-        record.AddAttribute(key, Value);
-        ThreadContext.Attach(record)?.Dispose();
-    }
-
-    [Benchmark(Description = "attach_detach")]
-    public void attach_detach()
-    {
-        ThreadContext.Attach(attachDetach);
-        ThreadContext.Detach();
-    }
-
-    private int counterA;
-    private int counterB;
-
-    /// <summary>What the ownership rule costs: the compare-and-swap that counts the new record's attach and the
-    /// decrement that releases the previous one, without anything else. Not a scenario: a bound.</summary>
-    [Benchmark(Description = "bound/two_atomics")]
-    public int bound_two_atomics()
-    {
-        var seen = Interlocked.CompareExchange(ref counterA, counterA + 1, counterA);
-        return seen + Interlocked.Decrement(ref counterB);
-    }
-
-    [GlobalCleanup]
-    public void Cleanup() => ThreadContext.Detach()?.Dispose();
-}
+// Every scenario has two rows: the public .NET API, and the same work through the C API called from C# directly
+// (function pointers, SuppressGCTransition): the floor the .NET API is judged against. Both rows of a job run
+// against the same library (OTEL_THREAD_CTX_NATIVE_LIBRARY), in the same process kind, in one BenchmarkDotNet run.
 
 /// <summary>N prebuilt records attached round-robin on one thread: pointer swaps only.</summary>
+[MemoryDiagnoser]
 public class MultiSwapBenchmarks
 {
     private ThreadContextRecord[] records = [];
+    private nint[] handles = [];
     private int next;
 
     [Params(4, 16)]
     public int N { get; set; }
 
     [GlobalSetup]
-    public void Setup()
+    public unsafe void Setup()
     {
-        Native.EnsureLoaded();
+        CApi.EnsureLoaded();
         records = Enumerable.Range(0, N).Select(_ =>
         {
             var r = new ThreadContextRecord();
             r.SetIds(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded);
             return r;
         }).ToArray();
+        handles = Enumerable.Range(0, N).Select(_ => CApi.RecordNew()).ToArray();
     }
 
     [Benchmark(Description = "multi/swap")]
@@ -98,11 +41,126 @@ public class MultiSwapBenchmarks
         return ThreadContext.Attach(records[i]);
     }
 
+    [Benchmark(Description = "multi/swap [C API]")]
+    public unsafe nint multi_swap_c()
+    {
+        var i = next;
+        next = i + 1 == handles.Length ? 0 : i + 1;
+        return CApi.Attach(handles[i]);
+    }
+
     [GlobalCleanup]
     public void Cleanup() => ThreadContext.Detach();
 }
 
+/// <summary>Attach one prebuilt record, then detach.</summary>
+[MemoryDiagnoser]
+public class AttachDetachBenchmarks
+{
+    private ThreadContextRecord record = null!;
+    private nint handle;
+
+    [GlobalSetup]
+    public unsafe void Setup()
+    {
+        CApi.EnsureLoaded();
+        record = new ThreadContextRecord();
+        handle = CApi.RecordNew();
+    }
+
+    [Benchmark(Description = "attach_detach")]
+    public void attach_detach()
+    {
+        ThreadContext.Attach(record);
+        ThreadContext.Detach();
+    }
+
+    [Benchmark(Description = "attach_detach [C API]")]
+    public unsafe nint attach_detach_c()
+    {
+        CApi.Attach(handle);
+        return CApi.Detach();
+    }
+}
+
+/// <summary>New ids on every switch, from a rotating set of 16 contexts: the .NET API takes ActivityTraceId/ActivitySpanId
+/// (hex strings inside), the C API the same ids already in binary.</summary>
+[MemoryDiagnoser]
+public class SetBenchmarks
+{
+    private static readonly byte[] Value = Encoding.UTF8.GetBytes("/orders/{id}/xyz");
+    private ActivityContext[] contexts = [];
+    private byte[][] traceIds = [];
+    private byte[][] spanIds = [];
+    private ThreadContextAttributes attributes = null!;
+    private byte[] encodedAttributes = [];
+    private nint own;
+    private int next;
+
+    [GlobalSetup]
+    public unsafe void Setup()
+    {
+        CApi.EnsureLoaded();
+        contexts = Enumerable.Range(0, 16).Select(_ => new ActivityContext(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded)).ToArray();
+        traceIds = contexts.Select(c => { var b = new byte[16]; c.TraceId.CopyTo(b); return b; }).ToArray();
+        spanIds = contexts.Select(c => { var b = new byte[8]; c.SpanId.CopyTo(b); return b; }).ToArray();
+        var builder = new ThreadContextAttributesBuilder();
+        builder.AddUtf8(ThreadContextKeys.Register("http.route"), Value);
+        attributes = builder.Build();
+        encodedAttributes = attributes.Encoded.ToArray();
+        own = CApi.ThreadRecordsGet();
+    }
+
+    private int Next()
+    {
+        var i = next;
+        next = (i + 1) & 15;
+        return i;
+    }
+
+    [Benchmark(Description = "set/ids")]
+    public void set_ids()
+    {
+        ref readonly var c = ref contexts[Next()];
+        ThreadContext.Set(c.TraceId, c.SpanId, c.TraceFlags);
+    }
+
+    [Benchmark(Description = "set/ids [C API]")]
+    public unsafe int set_ids_c()
+    {
+        var i = Next();
+        fixed (byte* t = traceIds[i])
+        fixed (byte* s = spanIds[i])
+        {
+            return CApi.Set(own, t, s, 1, null, 0);
+        }
+    }
+
+    [Benchmark(Description = "set/ids+attr")]
+    public void set_ids_attr()
+    {
+        ref readonly var c = ref contexts[Next()];
+        ThreadContext.Set(c.TraceId, c.SpanId, c.TraceFlags, attributes);
+    }
+
+    [Benchmark(Description = "set/ids+attr [C API]")]
+    public unsafe int set_ids_attr_c()
+    {
+        var i = Next();
+        fixed (byte* t = traceIds[i])
+        fixed (byte* s = spanIds[i])
+        fixed (byte* a = encodedAttributes)
+        {
+            return CApi.Set(own, t, s, 1, a, (nuint)encodedAttributes.Length);
+        }
+    }
+
+    [GlobalCleanup]
+    public void Cleanup() => ThreadContext.Clear();
+}
+
 /// <summary>Cost per Activity.Current change with the automatic publisher off and on.</summary>
+[MemoryDiagnoser]
 public class ActivitySwitchBenchmarks
 {
     private ActivitySource source = null!;
@@ -117,16 +175,18 @@ public class ActivitySwitchBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        Native.EnsureLoaded();
+        CApi.EnsureLoaded();
         source = new ActivitySource("bench");
         listener = new ActivityListener { ShouldListenTo = _ => true, Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded };
         ActivitySource.AddActivityListener(listener);
         if (Publisher)
         {
-            publisher = ActivityThreadContextPublisher.Start();
+            var options = new ActivityPublisherOptions();
+            options.AttributeTagNames.Add("http.route");
+            publisher = ActivityThreadContextPublisher.Start(options);
         }
 
-        a = source.StartActivity("a")!;
+        a = source.StartActivity("a", ActivityKind.Server, default(ActivityContext), [new("http.route", "/orders/{id}")])!;
         b = source.StartActivity("b")!;
         Activity.Current = null;
     }
@@ -148,12 +208,36 @@ public class ActivitySwitchBenchmarks
     }
 }
 
-/// <summary>A benchmark that ran without the native library would time a no-op: refuse instead.</summary>
-internal static class Native
+/// <summary>The C API of the library the job names, called from C# the cheapest way: function pointers with
+/// SuppressGCTransition. A benchmark that ran without the library would time a no-op: refuse instead.</summary>
+internal static unsafe class CApi
 {
+    public static readonly delegate* unmanaged[SuppressGCTransition]<nint, nint> Attach;
+    public static readonly delegate* unmanaged[SuppressGCTransition]<nint> Detach;
+    public static readonly delegate* unmanaged[SuppressGCTransition]<nint, byte*, byte*, byte, byte*, nuint, int> Set;
+    public static readonly delegate* unmanaged<nint> RecordNew;
+    public static readonly delegate* unmanaged<nint> ThreadRecordsGet;
+
+#pragma warning disable CA1810
+    static CApi()
+#pragma warning restore CA1810
+    {
+        var path = Environment.GetEnvironmentVariable("OTEL_THREAD_CTX_NATIVE_LIBRARY");
+        if (string.IsNullOrEmpty(path) || !NativeLibrary.TryLoad(path, out var library))
+        {
+            return;
+        }
+
+        Attach = (delegate* unmanaged[SuppressGCTransition]<nint, nint>)NativeLibrary.GetExport(library, "otel_thread_ctx_attach");
+        Detach = (delegate* unmanaged[SuppressGCTransition]<nint>)NativeLibrary.GetExport(library, "otel_thread_ctx_detach");
+        Set = (delegate* unmanaged[SuppressGCTransition]<nint, byte*, byte*, byte, byte*, nuint, int>)NativeLibrary.GetExport(library, "otel_thread_ctx_set");
+        RecordNew = (delegate* unmanaged<nint>)NativeLibrary.GetExport(library, "otel_thread_ctx_record_new");
+        ThreadRecordsGet = (delegate* unmanaged<nint>)NativeLibrary.GetExport(library, "otel_thread_ctx_thread_records_get");
+    }
+
     public static void EnsureLoaded()
     {
-        if (!ThreadContext.IsSupported)
+        if (!ThreadContext.IsSupported || Attach == null)
         {
             throw new InvalidOperationException(
                 $"libotel_thread_ctx.so did not load from OTEL_THREAD_CTX_NATIVE_LIBRARY='{Environment.GetEnvironmentVariable("OTEL_THREAD_CTX_NATIVE_LIBRARY")}'.");

@@ -16,7 +16,9 @@ public static class DiagnosticCodes
     public const string ClangNewerThanLld = "OTC1104";
     public const string LinkerNotLld = "OTC1105";
     public const string InlineNeedsClang = "OTC1106";
+    public const string CrossBuildNeedsClang = "OTC1107";
     public const string UnsupportedTarget = "OTC1201";
+    public const string CrossSysrootMissing = "OTC1202";
 
     // 2xxx: compile. 3xxx: link.
     public const string CompileFailed = "OTC2001";

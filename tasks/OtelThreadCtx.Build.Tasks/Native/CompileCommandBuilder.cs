@@ -21,10 +21,7 @@ public static class CompileCommandBuilder
     {
         ArgumentNullException.ThrowIfNull(settings);
         var args = new List<string>();
-        if (settings.CompilerIsClang && !settings.Architecture.IsHost)
-        {
-            args.Add($"--target={settings.Architecture.ClangTriple}");
-        }
+        args.AddRange(settings.CrossTargetArguments());
 
         args.AddRange(CommonFlags);
         if (settings.Mode == NativeBuildMode.Inline)

@@ -18,10 +18,7 @@ public static class LinkCommandBuilder
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(objectPaths);
         var args = new List<string>();
-        if (settings.CompilerIsClang && !settings.Architecture.IsHost)
-        {
-            args.Add($"--target={settings.Architecture.ClangTriple}");
-        }
+        args.AddRange(settings.CrossTargetArguments());
 
         args.AddRange(["-shared", "-o", outputPath]);
         args.AddRange(objectPaths);

@@ -18,5 +18,27 @@ public sealed record NativeBuildSettings(NativeBuildMode Mode, TargetArchitectur
     /// <summary>Extra linker-driver flags (OtelThreadCtxLdFlags), appended after the build's own.</summary>
     public IReadOnlyList<string> ExtraLinkFlags { get; init; } = [];
 
+    /// <summary>The target's system root (OtelThreadCtxSysroot) for a cross build; null for the host's own headers and libraries.</summary>
+    public string? Sysroot { get; init; }
+
+    /// <summary>What clang needs to build for another architecture: the target triple and its system root, one argument each.</summary>
+    public IEnumerable<string> CrossTargetArguments()
+    {
+        if (!CompilerIsClang)
+        {
+            yield break;
+        }
+
+        if (!Architecture.IsHost)
+        {
+            yield return $"--target={Architecture.ClangTriple}";
+        }
+
+        if (!string.IsNullOrEmpty(Sysroot))
+        {
+            yield return $"--sysroot={Sysroot}";
+        }
+    }
+
     public bool CompilerIsClang => Compiler.Identity.Flavor == ToolFlavor.Clang;
 }

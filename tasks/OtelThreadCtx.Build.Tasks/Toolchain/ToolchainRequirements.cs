@@ -47,6 +47,10 @@ public sealed class ToolchainRequirements(NativeBuildMode mode, TargetArchitectu
                 return new BuildDiagnostic(DiagnosticCodes.InlineNeedsClang,
                     $"{where} is {identity.Describe()}; the inline build needs clang to write ThinLTO bitcode that lld links. {AptFix("clang")}");
 
+            case ToolKind.CCompiler when !Architecture.IsHost && identity.Flavor != ToolFlavor.Clang:
+                return new BuildDiagnostic(DiagnosticCodes.CrossBuildNeedsClang,
+                    $"{where} is {identity.Describe()}; building for linux-{Architecture.Name} on a {TargetArchitecture.HostName} machine needs clang (--target={Architecture.ClangTriple}). {AptFix("clang")}");
+
             case ToolKind.CCompiler when identity.Flavor is not (ToolFlavor.Clang or ToolFlavor.Gcc):
                 return new BuildDiagnostic(DiagnosticCodes.VersionUnreadable,
                     $"{where} is {identity.Describe()}, not a C compiler this build knows. {AptFix("C compiler")}");

@@ -62,10 +62,27 @@ void AttachDetach(benchmark::State& state) {
     otel_thread_ctx_record_free(record);
 }
 
+// The thread-owned path: new ids (and one 16-byte attribute) written into the unpublished record, then swapped in.
+void SetIds(benchmark::State& state) {
+    otel_thread_ctx_thread_records* own = otel_thread_ctx_thread_records_get();
+    uint8_t attrs[2 + sizeof kValue] = {0, sizeof kValue};
+    std::memcpy(attrs + 2, kValue, sizeof kValue);
+    const bool with_attr = state.range(0) != 0;
+    uint8_t trace[16];
+    std::memcpy(trace, kTrace, sizeof trace);
+    for (auto _ : state) {
+        trace[0]++;
+        benchmark::DoNotOptimize(otel_thread_ctx_set(own, trace, kSpan, 1, with_attr ? attrs : nullptr, with_attr ? sizeof attrs : 0));
+    }
+    otel_thread_ctx_detach();
+}
+
 }  // namespace
 
 BENCHMARK(SingleInPlace)->Name("single/in_place");
 BENCHMARK(SingleSwap)->Name("single/swap");
 BENCHMARK(MultiSwap)->Name("multi/swap")->Arg(4)->Arg(16);
 BENCHMARK(AttachDetach)->Name("attach_detach");
+BENCHMARK(SetIds)->Name("set/ids")->Arg(0);
+BENCHMARK(SetIds)->Name("set/ids+attr")->Arg(1);
 BENCHMARK_MAIN();
