@@ -53,7 +53,8 @@ typedef enum otel_thread_ctx_status {
     OTEL_THREAD_CTX_INVALID = 3    /* NULL record or value */
 } otel_thread_ctx_status;
 
-/* Records. A new record is zeroed and valid (valid = 1). */
+/* Records. A new record is zeroed and valid (valid = 1). otel_thread_ctx_record_free() frees it
+ * at once: only for records no thread publishes (plain attach), never for counted ones. */
 OTEL_THREAD_CTX_API otel_thread_ctx_record *otel_thread_ctx_record_new(void);
 OTEL_THREAD_CTX_API void otel_thread_ctx_record_free(otel_thread_ctx_record *record);
 OTEL_THREAD_CTX_API void otel_thread_ctx_record_set_ids(otel_thread_ctx_record *record,
@@ -79,34 +80,62 @@ OTEL_THREAD_CTX_API int otel_thread_ctx_update_ids(const uint8_t trace_id[16],
                                                    const uint8_t span_id[8],
                                                    uint8_t trace_flags);
 
-/* Thread-owned records: the fast path for callers that publish new ids on every switch.
+/* The calling thread's own records: the fast path for callers that publish new ids on every switch.
  *
- * Each thread owns two records. The one not published (records[next]) is written while readers
- * can only see the other, then published with one otel_thread_ctx_attach(); next flips. A reader
- * therefore always meets a complete record with valid = 1, and no other thread can reach either
- * record, so no atomic read-modify-write is needed. Both records keep valid = 1 for their life.
+ * Each thread that calls otel_thread_ctx_set() owns two records. The one not published is written
+ * while readers can only see the other, then published with one slot store; the next call writes the
+ * other one. A reader therefore always meets a complete record with valid = 1, and no other thread can
+ * reach either record, so no atomic read-modify-write is needed. The pair is allocated on the thread's
+ * first call and freed when the thread exits (after its slot is cleared).
  *
- * Contract: only the owning thread touches its pair. The pair is freed when the thread exits
- * (a pthread key destructor, which first clears the thread's slot); do not keep the pointer past
- * that. Managed runtimes detach their threads before pthread key destructors run, so a pointer
- * cached in a managed thread-static cannot outlive the pair. */
-typedef struct __attribute__((aligned(64))) otel_thread_ctx_thread_records {
-    otel_thread_ctx_record records[2];
-    uint32_t next; /* index of the record that is not published */
-} otel_thread_ctx_thread_records;
-
-/* The calling thread's pair, allocated (both records zeroed, valid = 1) on the first call.
- * NULL when memory is exhausted. */
-OTEL_THREAD_CTX_API otel_thread_ctx_thread_records *otel_thread_ctx_thread_records_get(void);
-
-/* Writes ids, flags and a pre-encoded attribute block (entries key, length, value; at most
- * OTEL_THREAD_CTX_ATTRS_CAPACITY bytes, NULL when attrs_size is 0) into own->records[own->next],
- * publishes it and flips next. Returns 0, or -1 (nothing changed) when own is NULL or the block
- * is too large. own must be the calling thread's pair. */
-OTEL_THREAD_CTX_API int otel_thread_ctx_set(otel_thread_ctx_thread_records *own,
-                                            const uint8_t trace_id[16], const uint8_t span_id[8],
+ * Writes trace id (16 bytes), span id (8), flags and a pre-encoded attribute block (entries
+ * key, length, value; at most OTEL_THREAD_CTX_ATTRS_CAPACITY bytes; attrs may be NULL when
+ * attrs_size is 0), then publishes it. A counted record published before (otel_thread_ctx_attach_counted)
+ * is released. Returns 0, or -1 (nothing changed) when the block is too large or memory is exhausted. */
+OTEL_THREAD_CTX_API int otel_thread_ctx_set(const uint8_t trace_id[16], const uint8_t span_id[8],
                                             uint8_t trace_flags, const uint8_t *attrs,
                                             size_t attrs_size);
+
+/* Counted records: one record shared by many threads, freed only when no thread publishes it.
+ *
+ * A record from otel_thread_ctx_record_new() carries, out of the readers' sight, how many threads
+ * publish it through otel_thread_ctx_attach_counted(). Attaches on the thread that created the record
+ * are counted with plain writes; other threads count with an atomic read-modify-write. A thread that
+ * exits releases what it published. `user` is an opaque value for language bindings, returned by the
+ * calls below for the counted record they replaced. Do not mix counted and plain attach on one record. */
+OTEL_THREAD_CTX_API otel_thread_ctx_record *otel_thread_ctx_record_new_user(uintptr_t user);
+
+/* Publishes `record` on the calling thread, counted; the counted record published before is released
+ * and its user value stored in *previous_user (0 when there was none). Returns 0; -1 when the record is
+ * being disposed or orphaned (nothing changed); -2 when memory is exhausted. */
+OTEL_THREAD_CTX_API int otel_thread_ctx_attach_counted(otel_thread_ctx_record *record,
+                                                       uintptr_t *previous_user);
+
+/* Stops publishing on the calling thread (whatever was published) and releases a counted record;
+ * returns that record's user value, or 0. */
+OTEL_THREAD_CTX_API uintptr_t otel_thread_ctx_clear(void);
+
+/* The user value of the counted record the calling thread publishes now, or 0. */
+OTEL_THREAD_CTX_API uintptr_t otel_thread_ctx_current_user(void);
+
+/* Threads publishing `record` now (counted attaches). */
+OTEL_THREAD_CTX_API int32_t otel_thread_ctx_record_attach_count(const otel_thread_ctx_record *record);
+
+/* 1 when the calling thread created `record` (its attaches are counted with plain writes). */
+OTEL_THREAD_CTX_API int otel_thread_ctx_record_is_owner(const otel_thread_ctx_record *record);
+
+/* Disposing a counted record, in two steps so that a caller on another thread than the creator can
+ * run a process-wide memory barrier in between (the creator counts with plain writes):
+ * begin marks it disposing and returns 0, or returns how many other threads publish it (unchanged);
+ * end frees it and returns 0, or, when its creator still publishes it, unmarks it and returns 1. */
+OTEL_THREAD_CTX_API int32_t otel_thread_ctx_record_dispose_begin(otel_thread_ctx_record *record);
+OTEL_THREAD_CTX_API int32_t otel_thread_ctx_record_dispose_end(otel_thread_ctx_record *record);
+
+/* For a binding that lost its last reference to the record (a finalizer), in two steps around a
+ * process-wide memory barrier: the record is freed at end when no thread publishes it, otherwise by
+ * the last thread that stops publishing it. Its user value reads 0 from begin on. */
+OTEL_THREAD_CTX_API void otel_thread_ctx_record_orphan_begin(otel_thread_ctx_record *record);
+OTEL_THREAD_CTX_API void otel_thread_ctx_record_orphan_end(otel_thread_ctx_record *record);
 
 /* Copies what a reader would see now (header + used attribute bytes) into buffer.
  * Returns the number of bytes copied, 0 when nothing is attached or capacity is too

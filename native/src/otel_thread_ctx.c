@@ -35,18 +35,46 @@ static inline void store_valid(otel_thread_ctx_record *record, uint8_t value) {
     __atomic_store_n(&record->valid, value, __ATOMIC_RELAXED);
 }
 
-otel_thread_ctx_record *otel_thread_ctx_record_new(void) {
-    otel_thread_ctx_record *record = aligned_alloc(8, sizeof *record);
-    if (record == NULL) {
+/* Out of the readers' sight, before each record from record_new: who publishes it (counted attach). */
+enum { RECORD_LIVE = 0, RECORD_DISPOSING = 1, RECORD_ORPHANED = 2, RECORD_FREED = 3 };
+
+typedef struct record_header {
+    otel_thread_ctx_record **owner; /* slot address of the creating thread: its identity while it lives */
+    int32_t owner_attaches;         /* written by the owner thread only (relaxed atomic stores) */
+    int32_t shared_attaches;        /* other threads: atomic read-modify-write */
+    uint32_t state;                 /* RECORD_* */
+    uint32_t reserved;
+    uintptr_t user;                 /* the binding's value (relaxed atomic) */
+} record_header;
+
+_Static_assert(sizeof(record_header) % 8 == 0, "records stay 8-byte aligned after the header");
+
+static inline record_header *header_of(const otel_thread_ctx_record *record) {
+    return (record_header *)((uintptr_t)record - sizeof(record_header));
+}
+
+otel_thread_ctx_record *otel_thread_ctx_record_new_user(uintptr_t user) {
+    unsigned char *block = aligned_alloc(64, (sizeof(record_header) + sizeof(otel_thread_ctx_record) + 63) & ~(size_t)63);
+    if (block == NULL) {
         return NULL;
     }
-    memset(record, 0, sizeof *record);
+    memset(block, 0, sizeof(record_header) + sizeof(otel_thread_ctx_record));
+    record_header *header = (record_header *)block;
+    header->owner = otel_thread_ctx_shim_slot();
+    header->user = user;
+    otel_thread_ctx_record *record = (otel_thread_ctx_record *)(block + sizeof(record_header));
     record->valid = 1;
     return record;
 }
 
+otel_thread_ctx_record *otel_thread_ctx_record_new(void) {
+    return otel_thread_ctx_record_new_user(0);
+}
+
 void otel_thread_ctx_record_free(otel_thread_ctx_record *record) {
-    free(record);
+    if (record != NULL) {
+        free(header_of(record));
+    }
 }
 
 void otel_thread_ctx_record_set_ids(otel_thread_ctx_record *record, const uint8_t trace_id[16],
@@ -174,60 +202,223 @@ size_t otel_thread_ctx_read_current(uint8_t *buffer, size_t capacity) {
     return total;
 }
 
-/* Thread-owned records: one pthread key whose destructor clears the slot and frees the pair. */
-static pthread_key_t thread_records_key;
-static int thread_records_key_ready; /* 1 once the key exists, -1 when it could not be made */
-static pthread_once_t thread_records_once = PTHREAD_ONCE_INIT;
+/* ---- The calling thread's state: its own pair of records and the counted record it publishes ---- */
 
-static void thread_records_free(void *pair) {
-    /* The thread is exiting: nothing of it is published any more, whichever record was. */
-    store_slot(otel_thread_ctx_shim_slot(), NULL);
+typedef struct thread_state {
+    otel_thread_ctx_record records[2];
+    otel_thread_ctx_record **slot;    /* this thread's otel_thread_ctx_v1 */
+    otel_thread_ctx_record *counted;  /* the counted record this thread published last, or NULL */
+    uint32_t next;                    /* index of the own record that is not published */
+} thread_state;
+
+static pthread_key_t state_key;
+static int state_key_ready; /* 1 once the key exists, -1 when it could not be made */
+static pthread_once_t state_once = PTHREAD_ONCE_INIT;
+
+static void try_free(record_header *header) {
+    if (__atomic_load_n(&header->shared_attaches, __ATOMIC_SEQ_CST) == 0
+        && __atomic_load_n(&header->owner_attaches, __ATOMIC_SEQ_CST) == 0) {
+        uint32_t expected = RECORD_ORPHANED;
+        if (__atomic_compare_exchange_n(&header->state, &expected, RECORD_FREED, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+            free(header);
+        }
+    }
+}
+
+/* One attach of `record` on the thread whose slot is `slot`. 0 when the record is not live. */
+static inline int count_attach(otel_thread_ctx_record *record, otel_thread_ctx_record **slot) {
+    record_header *header = header_of(record);
+    if (header->owner == slot) {
+        int32_t count = header->owner_attaches;
+        __atomic_store_n(&header->owner_attaches, count + 1, __ATOMIC_RELAXED);
+        /* A disposer on another thread marks first, then runs a process-wide barrier, then reads the
+         * count: it sees this attach, or this load sees its mark. */
+        FENCE();
+        if (__atomic_load_n(&header->state, __ATOMIC_RELAXED) != RECORD_LIVE) {
+            __atomic_store_n(&header->owner_attaches, count, __ATOMIC_RELAXED);
+            return 0;
+        }
+        return 1;
+    }
+    __atomic_fetch_add(&header->shared_attaches, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&header->state, __ATOMIC_SEQ_CST) != RECORD_LIVE) {
+        __atomic_fetch_sub(&header->shared_attaches, 1, __ATOMIC_SEQ_CST);
+        return 0;
+    }
+    return 1;
+}
+
+/* The thread whose slot is `slot` stopped publishing `record`; frees an orphan at its last release. */
+static inline void release_attach(otel_thread_ctx_record *record, otel_thread_ctx_record **slot) {
+    record_header *header = header_of(record);
+    if (header->owner == slot) {
+        __atomic_store_n(&header->owner_attaches, header->owner_attaches - 1, __ATOMIC_RELAXED);
+    } else {
+        __atomic_fetch_sub(&header->shared_attaches, 1, __ATOMIC_SEQ_CST);
+    }
+    if (__atomic_load_n(&header->state, __ATOMIC_RELAXED) == RECORD_ORPHANED) {
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        try_free(header);
+    }
+}
+
+/* The thread published something else: the counted record it published before is released. */
+static inline uintptr_t release_counted(thread_state *state) {
+    otel_thread_ctx_record *counted = state->counted;
+    if (counted == NULL) {
+        return 0;
+    }
+    state->counted = NULL;
+    uintptr_t user = __atomic_load_n(&header_of(counted)->user, __ATOMIC_RELAXED);
+    release_attach(counted, state->slot);
+    return user;
+}
+
+static void thread_state_free(void *pointer) {
+    thread_state *state = pointer;
+    /* The thread is exiting: nothing of it is published any more, and what it counted is released. */
+    store_slot(state->slot, NULL);
     FENCE();
-    free(pair);
+    release_counted(state);
+    free(state);
 }
 
-static void thread_records_key_create(void) {
-    thread_records_key_ready = pthread_key_create(&thread_records_key, thread_records_free) == 0 ? 1 : -1;
+static void thread_state_key_create(void) {
+    state_key_ready = pthread_key_create(&state_key, thread_state_free) == 0 ? 1 : -1;
 }
 
-otel_thread_ctx_thread_records *otel_thread_ctx_thread_records_get(void) {
-    pthread_once(&thread_records_once, thread_records_key_create);
-    if (thread_records_key_ready != 1) {
+static thread_state *__attribute__((noinline)) thread_state_create(void **location) {
+    pthread_once(&state_once, thread_state_key_create);
+    if (state_key_ready != 1) {
         return NULL;
     }
-    otel_thread_ctx_thread_records *own = pthread_getspecific(thread_records_key);
-    if (own != NULL) {
-        return own;
-    }
-    own = aligned_alloc(_Alignof(otel_thread_ctx_thread_records), sizeof *own);
-    if (own == NULL) {
+    thread_state *state = aligned_alloc(64, (sizeof *state + 63) & ~(size_t)63);
+    if (state == NULL) {
         return NULL;
     }
-    memset(own, 0, sizeof *own);
-    own->records[0].valid = 1;
-    own->records[1].valid = 1;
-    if (pthread_setspecific(thread_records_key, own) != 0) {
-        free(own);
+    memset(state, 0, sizeof *state);
+    state->records[0].valid = 1;
+    state->records[1].valid = 1;
+    state->slot = otel_thread_ctx_shim_slot();
+    if (pthread_setspecific(state_key, state) != 0) {
+        free(state);
         return NULL;
     }
-    return own;
+    *location = state;
+    return state;
 }
 
-int otel_thread_ctx_set(otel_thread_ctx_thread_records *own, const uint8_t trace_id[16],
-                        const uint8_t span_id[8], uint8_t trace_flags, const uint8_t *attrs,
-                        size_t attrs_size) {
-    if (own == NULL || attrs_size > OTEL_THREAD_CTX_ATTRS_CAPACITY || (attrs == NULL && attrs_size != 0)) {
+static inline thread_state *thread_state_get(void) {
+    void **location = otel_thread_ctx_shim_state();
+    thread_state *state = *location;
+    return state != NULL ? state : thread_state_create(location);
+}
+
+int otel_thread_ctx_set(const uint8_t trace_id[16], const uint8_t span_id[8], uint8_t trace_flags,
+                        const uint8_t *attrs, size_t attrs_size) {
+    if (attrs_size > OTEL_THREAD_CTX_ATTRS_CAPACITY || (attrs == NULL && attrs_size != 0)) {
         return -1;
     }
-    uint32_t index = own->next & 1u;
-    /* Not published: no reader can see these writes until the attach below. */
-    otel_thread_ctx_record *record = &own->records[index];
+    thread_state *state = thread_state_get();
+    if (state == NULL) {
+        return -1;
+    }
+    uint32_t index = state->next & 1u;
+    /* Not published: no reader can see these writes until the slot store below. */
+    otel_thread_ctx_record *record = &state->records[index];
     otel_thread_ctx_record_set_ids(record, trace_id, span_id, trace_flags);
     if (attrs_size != 0) {
         memcpy(record->attrs_data, attrs, attrs_size);
     }
     record->attrs_data_size = (uint16_t)attrs_size;
-    swap_slot(record);
-    own->next = index ^ 1u;
+    FENCE();
+    store_slot(state->slot, record);
+    FENCE();
+    state->next = index ^ 1u;
+    release_counted(state);
     return 0;
+}
+
+int otel_thread_ctx_attach_counted(otel_thread_ctx_record *record, uintptr_t *previous_user) {
+    if (record == NULL || previous_user == NULL) {
+        return -1;
+    }
+    thread_state *state = thread_state_get();
+    if (state == NULL) {
+        return -2;
+    }
+    if (!count_attach(record, state->slot)) {
+        return -1;
+    }
+    FENCE();
+    store_slot(state->slot, record);
+    FENCE();
+    /* Counted before the previous one is released: attaching the record already published keeps it
+     * counted once. */
+    *previous_user = release_counted(state);
+    state->counted = record;
+    return 0;
+}
+
+uintptr_t otel_thread_ctx_clear(void) {
+    thread_state *state = *otel_thread_ctx_shim_state();
+    swap_slot(NULL);
+    return state != NULL ? release_counted(state) : 0;
+}
+
+uintptr_t otel_thread_ctx_current_user(void) {
+    thread_state *state = *otel_thread_ctx_shim_state();
+    if (state == NULL || state->counted == NULL || *state->slot != state->counted) {
+        return 0;
+    }
+    return __atomic_load_n(&header_of(state->counted)->user, __ATOMIC_RELAXED);
+}
+
+int32_t otel_thread_ctx_record_attach_count(const otel_thread_ctx_record *record) {
+    if (record == NULL) {
+        return 0;
+    }
+    record_header *header = header_of(record);
+    return __atomic_load_n(&header->owner_attaches, __ATOMIC_SEQ_CST)
+           + __atomic_load_n(&header->shared_attaches, __ATOMIC_SEQ_CST);
+}
+
+int otel_thread_ctx_record_is_owner(const otel_thread_ctx_record *record) {
+    return record != NULL && header_of(record)->owner == otel_thread_ctx_shim_slot();
+}
+
+int32_t otel_thread_ctx_record_dispose_begin(otel_thread_ctx_record *record) {
+    record_header *header = header_of(record);
+    uint32_t expected = RECORD_LIVE;
+    if (!__atomic_compare_exchange_n(&header->state, &expected, RECORD_DISPOSING, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+        return -1;
+    }
+    int32_t shared = __atomic_load_n(&header->shared_attaches, __ATOMIC_SEQ_CST);
+    if (shared > 0) {
+        __atomic_store_n(&header->state, RECORD_LIVE, __ATOMIC_SEQ_CST);
+        return shared;
+    }
+    return 0;
+}
+
+int32_t otel_thread_ctx_record_dispose_end(otel_thread_ctx_record *record) {
+    record_header *header = header_of(record);
+    if (__atomic_load_n(&header->owner_attaches, __ATOMIC_SEQ_CST) > 0) {
+        __atomic_store_n(&header->state, RECORD_LIVE, __ATOMIC_SEQ_CST);
+        return 1;
+    }
+    __atomic_store_n(&header->state, RECORD_FREED, __ATOMIC_SEQ_CST);
+    free(header);
+    return 0;
+}
+
+void otel_thread_ctx_record_orphan_begin(otel_thread_ctx_record *record) {
+    record_header *header = header_of(record);
+    __atomic_store_n(&header->user, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&header->state, RECORD_ORPHANED, __ATOMIC_SEQ_CST);
+}
+
+void otel_thread_ctx_record_orphan_end(otel_thread_ctx_record *record) {
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    try_free(header_of(record));
 }

@@ -13,3 +13,10 @@ __attribute__((visibility("default"))) _Thread_local otel_thread_ctx_record *ote
 otel_thread_ctx_record **otel_thread_ctx_shim_slot(void) {
     return &otel_thread_ctx_v1;
 }
+
+/* The library's per-thread bookkeeping (not part of OTEP 4947; not exported). */
+static _Thread_local void *otel_thread_ctx_state = NULL;
+
+void **otel_thread_ctx_shim_state(void) {
+    return &otel_thread_ctx_state;
+}

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace OtelThreadCtx;
@@ -123,23 +124,30 @@ public sealed class ActivityThreadContextPublisher : IDisposable
         }
     }
 
-    private void OnCurrentChanged(object? sender, ActivityChangedEventArgs e) => Publish(e.Current);
+    /// <summary>An explicit change of Activity.Current on this thread. The entry published last here is the hint
+    /// for finding the new one (its parent, its child or itself); one thread-static access covers reading and updating it.</summary>
+    private void OnCurrentChanged(object? sender, ActivityChangedEventArgs e)
+    {
+        ref var hint = ref threadEntry;
+        var entry = e.Current is { } activity && Volatile.Read(ref disposed) == 0 ? EntryFor(activity, hint) : null;
+        hint = entry;
+        published.Value = entry;
+    }
 
     /// <summary>Sets the flowing value; its change notification does the publishing.</summary>
-    private void Publish(Activity? activity) =>
-        published.Value = activity is null || Volatile.Read(ref disposed) != 0 ? null : EntryFor(activity, threadEntry);
+    private void Publish(Activity? activity)
+    {
+        var entry = activity is null || Volatile.Read(ref disposed) != 0 ? null : EntryFor(activity, threadEntry);
+        threadEntry = entry;
+        published.Value = entry;
+    }
 
-    /// <summary>Runs on the thread whose context changed: an explicit set, or an ExecutionContext restore.</summary>
+    /// <summary>Runs on the thread whose context changed: an explicit set (from <see cref="OnCurrentChanged"/>), or an
+    /// ExecutionContext restore. The hint is left alone: after a restore it may be stale, which costs the next explicit
+    /// switch one table lookup, never a wrong record.</summary>
     private void OnPublishedChanged(AsyncLocalValueChangedArgs<ActivityEntry?> change)
     {
-        var entry = change.CurrentValue;
-        if (ReferenceEquals(entry, threadEntry) && entry is not null)
-        {
-            return;
-        }
-
-        threadEntry = entry;
-        if (entry is not null && Volatile.Read(ref disposed) == 0)
+        if (change.CurrentValue is { } entry && Volatile.Read(ref disposed) == 0)
         {
             entry.Publish();
         }
@@ -198,6 +206,13 @@ public sealed class ActivityThreadContextPublisher : IDisposable
                 entry.Parent = parentEntry;
                 parentEntry.LastChild = entry;
             }
+
+            if (near is not null && near.Parent is null && ReferenceEquals(near.Activity.Parent, activity))
+            {
+                // The child was seen first (the publisher started inside it): link it to this, its parent, now.
+                near.Parent = entry;
+                entry.LastChild ??= near;
+            }
         }
 
         return entry;
@@ -226,11 +241,9 @@ public sealed class ActivityThreadContextPublisher : IDisposable
 
 /// <summary>What the publisher writes for one Activity: its ids in binary, its flags and attributes, computed once.
 /// Linked to its parent's entry and its most recent child's, so that Start/Stop switches need no lookup.</summary>
-internal sealed class ActivityEntry
+internal sealed unsafe class ActivityEntry
 {
     public readonly Activity Activity;
-    public readonly Vector128<byte> TraceId;
-    public readonly ulong SpanId;
     public readonly byte Flags;
 
     /// <summary>Replaced whole by <see cref="ActivityThreadContextPublisher.Refresh"/>; read whole by any thread.</summary>
@@ -238,15 +251,31 @@ internal sealed class ActivityEntry
     public ActivityEntry? Parent;
     public ActivityEntry? LastChild;
 
+    /// <summary>Trace id (16 bytes) then span id (8), as the record holds them; written once, read by the library in place.</summary>
+    private BinaryIds ids;
+
     public ActivityEntry(Activity activity, ThreadContextAttributes? attributes)
     {
         Activity = activity;
-        TraceId = HexIds.TraceId(activity.TraceId);
-        SpanId = HexIds.SpanId(activity.SpanId);
+        ids.TraceId = HexIds.TraceId(activity.TraceId);
+        ids.SpanId = HexIds.SpanId(activity.SpanId);
         Flags = (byte)activity.ActivityTraceFlags;
         Attributes = attributes;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Publish() => ThreadContext.Publish(TraceId, SpanId, Flags, Attributes);
+    public void Publish()
+    {
+        fixed (BinaryIds* p = &ids)
+        {
+            ThreadContext.Publish((byte*)&p->TraceId, (byte*)&p->SpanId, Flags, Attributes);
+        }
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct BinaryIds
+    {
+        public Vector128<byte> TraceId;
+        public ulong SpanId;
+    }
 }

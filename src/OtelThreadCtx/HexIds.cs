@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace OtelThreadCtx;
 
@@ -26,9 +27,9 @@ internal static class HexIds
         }
 
         ref var chars = ref Unsafe.As<char, ushort>(ref MemoryMarshal.GetReference(hex.AsSpan()));
-        var low = Pairs(Vector128.LoadUnsafe(ref chars), Vector128.LoadUnsafe(ref chars, 8));
-        var high = Pairs(Vector128.LoadUnsafe(ref chars, 16), Vector128.LoadUnsafe(ref chars, 24));
-        return Vector128.Narrow(low, high);
+        var first = Nibbles(Vector128.Narrow(Vector128.LoadUnsafe(ref chars), Vector128.LoadUnsafe(ref chars, 8)));
+        var second = Nibbles(Vector128.Narrow(Vector128.LoadUnsafe(ref chars, 16), Vector128.LoadUnsafe(ref chars, 24)));
+        return Pairs(first, second);
     }
 
     /// <summary>The 8 bytes of <paramref name="spanId"/>, in memory order (little-endian load of the bytes).</summary>
@@ -42,23 +43,32 @@ internal static class HexIds
         }
 
         ref var chars = ref Unsafe.As<char, ushort>(ref MemoryMarshal.GetReference(hex.AsSpan()));
-        var bytes = Pairs(Vector128.LoadUnsafe(ref chars), Vector128.LoadUnsafe(ref chars, 8));
-        return Vector128.Narrow(bytes, bytes).AsUInt64().ToScalar();
+        var nibbles = Nibbles(Vector128.Narrow(Vector128.LoadUnsafe(ref chars), Vector128.LoadUnsafe(ref chars, 8)));
+        return Pairs(nibbles, nibbles).AsUInt64().ToScalar();
     }
 
-    /// <summary>Eight hex characters per vector in, one byte value per 16-bit lane out (8 bytes).</summary>
+    /// <summary>One hex character per byte in, its value (0-15) out: '0'-'9' (0x30-0x39) keep their low nibble,
+    /// 'a'-'f' (0x61-0x66; and 'A'-'F') add 9 to theirs.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<ushort> Pairs(Vector128<ushort> first, Vector128<ushort> second)
+    private static Vector128<byte> Nibbles(Vector128<byte> characters) =>
+        (characters & Vector128.Create((byte)0x0F))
+        + (Vector128.GreaterThan(characters.AsSByte(), Vector128.Create((sbyte)0x40)).AsByte() & Vector128.Create((byte)9));
+
+    /// <summary>Two vectors of 16 nibbles (high nibble first) in, 16 bytes out.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<byte> Pairs(Vector128<byte> first, Vector128<byte> second)
     {
-        // '0'-'9' = 0x30-0x39 → low nibble; 'a'-'f' = 0x61-0x66 (and 'A'-'F') → low nibble + 9.
-        var n0 = (first & Vector128.Create((ushort)0x0F)) + ((first >> 6) * 9);
-        var n1 = (second & Vector128.Create((ushort)0x0F)) + ((second >> 6) * 9);
-        // Each 32-bit lane holds two nibbles: the high one (first character) in its low half.
-        var w0 = n0.AsUInt32();
-        var w1 = n1.AsUInt32();
-        var b0 = ((w0 & Vector128.Create(0xFFFFu)) << 4) | (w0 >> 16);
-        var b1 = ((w1 & Vector128.Create(0xFFFFu)) << 4) | (w1 >> 16);
-        return Vector128.Narrow(b0, b1);
+        if (Ssse3.IsSupported)
+        {
+            // pmaddubsw: high * 16 + low per byte pair, then one pack.
+            var weights = Vector128.Create((ushort)0x0110).AsSByte();
+            return Sse2.PackUnsignedSaturate(Ssse3.MultiplyAddAdjacent(first, weights), Ssse3.MultiplyAddAdjacent(second, weights));
+        }
+
+        // Each 16-bit lane holds (low << 8) | high; the narrowing keeps the low byte of (high << 4) | low.
+        var a = first.AsUInt16();
+        var b = second.AsUInt16();
+        return Vector128.Narrow((a << 4) | (a >> 8), (b << 4) | (b >> 8));
     }
 
     private static Vector128<byte> Slow(ActivityTraceId traceId)

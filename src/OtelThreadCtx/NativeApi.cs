@@ -25,17 +25,23 @@ internal static unsafe class NativeApi
     /// <summary>Why <see cref="IsAvailable"/> is false (for diagnostics); null when available.</summary>
     internal static readonly string? UnavailableReason;
 
-    // Allocation (malloc/free may take locks): with the GC transition.
-    internal static readonly delegate* unmanaged<nint> RecordNew;
-    internal static readonly delegate* unmanaged<nint, void> RecordFree;
-    internal static readonly delegate* unmanaged<ThreadRecords*> ThreadRecordsGet;
+    // Allocation and freeing (malloc/free may take locks): with the GC transition.
+    internal static readonly delegate* unmanaged<nuint, nint> RecordNewUser;
+    internal static readonly delegate* unmanaged<nint, int> RecordDisposeBegin;
+    internal static readonly delegate* unmanaged<nint, int> RecordDisposeEnd;
+    internal static readonly delegate* unmanaged<nint, void> RecordOrphanBegin;
+    internal static readonly delegate* unmanaged<nint, void> RecordOrphanEnd;
 
     // Short, non-blocking calls: no GC transition, so that the inline build's gain reaches C#.
+    internal static readonly delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, byte*, nuint, int> Set;
+    internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, nuint*, int> AttachCounted;
+    internal static readonly delegate* unmanaged[SuppressGCTransition]<nuint> Clear;
+    internal static readonly delegate* unmanaged[SuppressGCTransition]<nuint> CurrentUser;
+    internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordAttachCount;
+    internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordIsOwner;
     internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, byte*, byte*, byte, void> RecordSetIds;
     internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, void> RecordClearAttrs;
     internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, byte, byte*, nuint, int> RecordAddAttr;
-    internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, nint> Attach;
-    internal static readonly delegate* unmanaged[SuppressGCTransition]<nint> Detach;
     internal static readonly delegate* unmanaged[SuppressGCTransition]<nint> UpdateBegin;
     internal static readonly delegate* unmanaged[SuppressGCTransition]<void> UpdateEnd;
     internal static readonly delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, int> UpdateIds;
@@ -53,32 +59,41 @@ internal static unsafe class NativeApi
             }
 
             nint Export(string name) => NativeLibrary.TryGetExport(handle, name, out var address) ? address : 0;
-            nint[] exports =
+            string[] names =
             [
-                Export("otel_thread_ctx_v1"),
-                Export("otel_thread_ctx_record_new"), Export("otel_thread_ctx_record_free"), Export("otel_thread_ctx_thread_records_get"),
-                Export("otel_thread_ctx_record_set_ids"), Export("otel_thread_ctx_record_clear_attrs"), Export("otel_thread_ctx_record_add_attr"),
-                Export("otel_thread_ctx_attach"), Export("otel_thread_ctx_detach"), Export("otel_thread_ctx_update_begin"),
-                Export("otel_thread_ctx_update_end"), Export("otel_thread_ctx_update_ids"), Export("otel_thread_ctx_read_current"),
+                "otel_thread_ctx_v1",
+                "otel_thread_ctx_record_new_user", "otel_thread_ctx_record_dispose_begin", "otel_thread_ctx_record_dispose_end",
+                "otel_thread_ctx_record_orphan_begin", "otel_thread_ctx_record_orphan_end",
+                "otel_thread_ctx_set", "otel_thread_ctx_attach_counted", "otel_thread_ctx_clear", "otel_thread_ctx_current_user",
+                "otel_thread_ctx_record_attach_count", "otel_thread_ctx_record_is_owner",
+                "otel_thread_ctx_record_set_ids", "otel_thread_ctx_record_clear_attrs", "otel_thread_ctx_record_add_attr",
+                "otel_thread_ctx_update_begin", "otel_thread_ctx_update_end", "otel_thread_ctx_update_ids", "otel_thread_ctx_read_current",
             ];
+            var exports = Array.ConvertAll(names, Export);
             if (Array.IndexOf(exports, (nint)0) is var missing and >= 0)
             {
-                UnavailableReason = $"the library lacks entry point #{missing} (an older or foreign build)";
+                UnavailableReason = $"the library lacks {names[missing]} (an older or foreign build)";
                 return;
             }
 
-            RecordNew = (delegate* unmanaged<nint>)exports[1];
-            RecordFree = (delegate* unmanaged<nint, void>)exports[2];
-            ThreadRecordsGet = (delegate* unmanaged<ThreadRecords*>)exports[3];
-            RecordSetIds = (delegate* unmanaged[SuppressGCTransition]<nint, byte*, byte*, byte, void>)exports[4];
-            RecordClearAttrs = (delegate* unmanaged[SuppressGCTransition]<nint, void>)exports[5];
-            RecordAddAttr = (delegate* unmanaged[SuppressGCTransition]<nint, byte, byte*, nuint, int>)exports[6];
-            Attach = (delegate* unmanaged[SuppressGCTransition]<nint, nint>)exports[7];
-            Detach = (delegate* unmanaged[SuppressGCTransition]<nint>)exports[8];
-            UpdateBegin = (delegate* unmanaged[SuppressGCTransition]<nint>)exports[9];
-            UpdateEnd = (delegate* unmanaged[SuppressGCTransition]<void>)exports[10];
-            UpdateIds = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, int>)exports[11];
-            ReadCurrent = (delegate* unmanaged[SuppressGCTransition]<byte*, nuint, nuint>)exports[12];
+            RecordNewUser = (delegate* unmanaged<nuint, nint>)exports[1];
+            RecordDisposeBegin = (delegate* unmanaged<nint, int>)exports[2];
+            RecordDisposeEnd = (delegate* unmanaged<nint, int>)exports[3];
+            RecordOrphanBegin = (delegate* unmanaged<nint, void>)exports[4];
+            RecordOrphanEnd = (delegate* unmanaged<nint, void>)exports[5];
+            Set = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, byte*, nuint, int>)exports[6];
+            AttachCounted = (delegate* unmanaged[SuppressGCTransition]<nint, nuint*, int>)exports[7];
+            Clear = (delegate* unmanaged[SuppressGCTransition]<nuint>)exports[8];
+            CurrentUser = (delegate* unmanaged[SuppressGCTransition]<nuint>)exports[9];
+            RecordAttachCount = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[10];
+            RecordIsOwner = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[11];
+            RecordSetIds = (delegate* unmanaged[SuppressGCTransition]<nint, byte*, byte*, byte, void>)exports[12];
+            RecordClearAttrs = (delegate* unmanaged[SuppressGCTransition]<nint, void>)exports[13];
+            RecordAddAttr = (delegate* unmanaged[SuppressGCTransition]<nint, byte, byte*, nuint, int>)exports[14];
+            UpdateBegin = (delegate* unmanaged[SuppressGCTransition]<nint>)exports[15];
+            UpdateEnd = (delegate* unmanaged[SuppressGCTransition]<void>)exports[16];
+            UpdateIds = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, int>)exports[17];
+            ReadCurrent = (delegate* unmanaged[SuppressGCTransition]<byte*, nuint, nuint>)exports[18];
             IsAvailable = true;
         }
 #pragma warning disable CA1031 // the no-op guarantee: whatever loading throws, the API stays usable and does nothing
@@ -111,19 +126,6 @@ internal static unsafe class NativeApi
             : $"lib{LibraryName}.so was not found beside the application or could not be loaded";
         return reason is null;
     }
-}
-
-/// <summary><c>otel_thread_ctx_thread_records</c>: the calling thread's two records and the index of the one not
-/// published. Laid out as in otel_thread_ctx.h.</summary>
-[StructLayout(LayoutKind.Explicit, Size = 1344)]
-internal unsafe struct ThreadRecords
-{
-    /// <summary>records[0] at 0, records[1] at 640.</summary>
-    [FieldOffset(0)]
-    public byte Records;
-
-    [FieldOffset(2 * RecordLayout.Size)]
-    public uint Next;
 }
 
 /// <summary>The OTEP 4947 record layout (host endianness, byte-packed).</summary>

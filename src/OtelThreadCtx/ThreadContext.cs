@@ -23,7 +23,7 @@ public static unsafe class ThreadContext
     public static bool IsSupported => NativeApi.IsAvailable;
 
     /// <summary>The shared record this thread publishes, or null (nothing, or what <c>Set</c> published).</summary>
-    public static ThreadContextRecord? Current => ThreadState.CurrentOrNull?.Attached;
+    public static ThreadContextRecord? Current => NativeApi.IsAvailable ? RecordRegistry.Resolve(NativeApi.CurrentUser()) : null;
 
     /// <summary>Publishes trace id, span id, flags and <paramref name="attributes"/> on this thread, replacing whatever
     /// it published before.</summary>
@@ -66,46 +66,37 @@ public static unsafe class ThreadContext
     {
         if (NativeApi.IsAvailable)
         {
-            Detach();
+            NativeApi.Clear();
         }
     }
 
-    /// <summary>Writes the thread's unpublished record and publishes it. Only this thread can reach either record, and
-    /// a reader stops the thread and reads the published one: the writes need no ordering beyond program order,
-    /// which the indirect call keeps (the C side fences before it stores the slot).</summary>
+    /// <summary>One native call writes the thread's unpublished record and publishes it: the library finds the thread's
+    /// pair through its own TLS (TLSDESC), which costs far less than a managed thread-static would here.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Publish(Vector128<byte> traceId, ulong spanId, byte flags, ThreadContextAttributes? attributes)
+    internal static void Publish(Vector128<byte> traceId, ulong spanId, byte flags, ThreadContextAttributes? attributes) =>
+        Publish((byte*)&traceId, (byte*)&spanId, flags, attributes);
+
+    /// <summary>As above, with the ids already in memory (16 + 8 bytes). The ids are read by the library with one
+    /// 16-byte and one 8-byte load: keep them in memory written long before (or with stores of the same width), since a
+    /// load that spans two recent narrower stores stalls (store forwarding fails).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Publish(byte* traceId, byte* spanId, byte flags, ThreadContextAttributes? attributes)
     {
-        var state = ThreadState.Current;
-        var own = state.Own;
-        if (own == null)
+        if (attributes is null)
         {
+            NativeApi.Set(traceId, spanId, flags, null, 0);
             return;
         }
 
-        var next = own->Next & 1;
-        var record = &own->Records + (next * RecordLayout.Size);
-        traceId.Store(record);
-        *(ulong*)(record + RecordLayout.SpanIdOffset) = spanId;
-        record[RecordLayout.TraceFlagsOffset] = flags;
-        var length = 0;
-        if (attributes is not null && (length = attributes.Length) != 0)
+        fixed (byte* block = attributes.Encoded)
         {
-            Unsafe.CopyBlockUnaligned(ref record[RecordLayout.HeaderSize], ref attributes.First, (uint)length);
-        }
-
-        *(ushort*)(record + RecordLayout.AttrsSizeOffset) = (ushort)length;
-        NativeApi.Attach((nint)record);
-        own->Next = next ^ 1;
-        if (state.Attached is { } previous)
-        {
-            state.Attached = null;
-            previous.ReleaseAttach(state.OwnerToken);
+            NativeApi.Set(traceId, spanId, flags, block, (nuint)attributes.Length);
         }
     }
 
     /// <summary>Publishes <paramref name="record"/> on this thread (null detaches) and returns the shared record published
-    /// before (null when there was none, or when <c>Set</c> had published).</summary>
+    /// before (null when there was none, or when <c>Set</c> had published). The library counts the attach: on the thread
+    /// that created the record with a plain write, elsewhere with one atomic operation.</summary>
     /// <exception cref="ObjectDisposedException">The record was disposed.</exception>
     public static ThreadContextRecord? Attach(ThreadContextRecord? record)
     {
@@ -119,17 +110,13 @@ public static unsafe class ThreadContext
             return null;
         }
 
-        var state = ThreadState.Current;
-        if (!record.TryAddAttach(state.OwnerToken))
+        nuint previous;
+        if (NativeApi.AttachCounted(record.Handle, &previous) == -1)
         {
             throw new ObjectDisposedException(nameof(ThreadContextRecord));
         }
 
-        NativeApi.Attach(record.Handle);
-        var previous = state.Attached;
-        state.Attached = record;
-        previous?.ReleaseAttach(state.OwnerToken);
-        return previous;
+        return previous == 0 ? null : RecordRegistry.Resolve(previous);
     }
 
     /// <summary>Stops publishing on this thread; returns the shared record published before, if any.</summary>
@@ -140,15 +127,8 @@ public static unsafe class ThreadContext
             return null;
         }
 
-        NativeApi.Detach();
-        if (ThreadState.CurrentOrNull is not { Attached: { } previous } state)
-        {
-            return null;
-        }
-
-        state.Attached = null;
-        previous.ReleaseAttach(state.OwnerToken);
-        return previous;
+        var previous = NativeApi.Clear();
+        return previous == 0 ? null : RecordRegistry.Resolve(previous);
     }
 
     /// <summary>Updates the ids of the published record in place, inside the <c>valid</c> bracket.
@@ -173,7 +153,7 @@ public static unsafe class ThreadContext
             return default;
         }
 
-        return new InPlaceUpdate(ThreadState.CurrentOrNull?.Attached);
+        return new InPlaceUpdate(Current);
     }
 
     /// <summary>Copies what a reader would see on this thread now (header + used attribute bytes).

@@ -22,28 +22,26 @@ public sealed unsafe class ThreadContextRecord : IDisposable
 
     private nint handle;
 
-    /// <summary>The creating thread's <see cref="ThreadState.OwnerToken"/>: on that thread attaches are counted in
-    /// <see cref="ownerAttaches"/> with plain writes; any other thread counts in <see cref="sharedAttaches"/> with
-    /// a compare-and-swap.</summary>
-    private readonly object? owner;
-
-    /// <summary>Attaches on the owner thread. Written only by that thread (or, once it exited, its state's finalizer).</summary>
-    private int ownerAttaches;
-
-    /// <summary>Attaches on other threads; -1 once disposed.</summary>
-    private int sharedAttaches;
+    /// <summary>This record's value in <see cref="RecordRegistry"/>, carried by the native record.</summary>
+    private nuint registration;
 
     /// <summary>Creates an empty, valid record (or a no-op one where the API is unsupported).</summary>
     public ThreadContextRecord()
     {
         if (NativeApi.IsAvailable)
         {
-            owner = ThreadState.Current.OwnerToken;
-            handle = NativeApi.RecordNew();
+            registration = RecordRegistry.Register(this);
+            handle = NativeApi.RecordNewUser(registration);
             if (handle == 0)
             {
+                RecordRegistry.Release(registration);
+                GC.SuppressFinalize(this);
                 throw new OutOfMemoryException("The native thread-context record could not be allocated.");
             }
+        }
+        else
+        {
+            GC.SuppressFinalize(this);
         }
     }
 
@@ -55,17 +53,28 @@ public sealed unsafe class ThreadContextRecord : IDisposable
         SetIds(activity.TraceId, activity.SpanId, activity.ActivityTraceFlags);
     }
 
-    /// <summary>Frees the native record of a record nobody disposed.</summary>
+    /// <summary>A record nobody disposed: the library frees it now, or, if threads still publish it, when the last
+    /// of them stops.</summary>
     ~ThreadContextRecord()
     {
-        // Unreachable means no thread holds it any more (attached records are referenced by their thread).
-        Free();
+        var h = handle;
+        if (h == 0)
+        {
+            return;
+        }
+
+        handle = 0;
+        NativeApi.RecordOrphanBegin(h);
+        // The creating thread counts its attaches with plain writes: make them visible before the count is read.
+        Interlocked.MemoryBarrierProcessWide();
+        NativeApi.RecordOrphanEnd(h);
+        RecordRegistry.Release(registration);
     }
 
     internal nint Handle => handle;
 
     /// <summary>How many threads publish this record now.</summary>
-    public int AttachCount => Volatile.Read(ref ownerAttaches) + Math.Max(0, Volatile.Read(ref sharedAttaches));
+    public int AttachCount => handle is var h and not 0 ? NativeApi.RecordAttachCount(h) : 0;
 
     /// <summary>Whether the record was disposed.</summary>
     public bool IsDisposed => handle == 0 && NativeApi.IsAvailable;
@@ -147,99 +156,44 @@ public sealed unsafe class ThreadContextRecord : IDisposable
         }
     }
 
-    /// <summary>Counts one more thread publishing the record, unless it is disposed.</summary>
-    /// <remarks>On the creating thread: a plain increment, then a look at the disposed mark. A <see cref="Dispose"/> on
-    /// another thread sets the mark, then runs a process-wide memory barrier before it reads <see cref="ownerAttaches"/>:
-    /// either it sees this attach and refuses, or this attach sees the mark and fails (asymmetric Dekker). On any other
-    /// thread: one compare-and-swap that a concurrent Dispose either sees or beats.</remarks>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal bool TryAddAttach(object ownerToken)
-    {
-        if (ReferenceEquals(ownerToken, owner))
-        {
-            Volatile.Write(ref ownerAttaches, ownerAttaches + 1);
-            if (Volatile.Read(ref sharedAttaches) >= 0 && handle != 0)
-            {
-                return true;
-            }
-
-            Volatile.Write(ref ownerAttaches, ownerAttaches - 1);
-            return false;
-        }
-
-        return TryAddSharedAttach();
-    }
-
-    private bool TryAddSharedAttach()
-    {
-        var count = Volatile.Read(ref sharedAttaches);
-        while (count >= 0)
-        {
-            var seen = Interlocked.CompareExchange(ref sharedAttaches, count + 1, count);
-            if (seen == count)
-            {
-                return handle != 0;
-            }
-
-            count = seen;
-        }
-
-        return false;
-    }
-
-    /// <summary>One thread stopped publishing the record (the thread that counted the attach, or its state's finalizer).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void ReleaseAttach(object ownerToken)
-    {
-        if (ReferenceEquals(ownerToken, owner))
-        {
-            Volatile.Write(ref ownerAttaches, ownerAttaches - 1);
-        }
-        else
-        {
-            Interlocked.Decrement(ref sharedAttaches);
-        }
-    }
-
     /// <summary>Frees the native record.</summary>
     /// <exception cref="InvalidOperationException">The record is still attached to a thread.</exception>
     public void Dispose()
     {
-        // 0 → -1 marks it disposed; a positive count means another thread still publishes it.
-        var shared = Interlocked.CompareExchange(ref sharedAttaches, -1, 0);
-        if (shared > 0)
+        var h = Volatile.Read(ref handle);
+        if (h == 0)
         {
-            throw StillAttached(shared);
+            return;
         }
 
-        if (shared == 0 && owner is not null)
+        // Marks the record disposing unless another thread publishes it; a concurrent Dispose (-1) has it in hand.
+        var others = NativeApi.RecordDisposeBegin(h);
+        if (others != 0)
         {
-            if (!ReferenceEquals(ThreadState.CurrentOrNull?.OwnerToken, owner))
+            if (others > 0)
             {
-                // The owner thread counts with plain writes: make them visible here before reading them.
-                Interlocked.MemoryBarrierProcessWide();
+                throw StillAttached(others);
             }
 
-            if (Volatile.Read(ref ownerAttaches) is var own and > 0)
-            {
-                Volatile.Write(ref sharedAttaches, 0);
-                throw StillAttached(own);
-            }
+            return;
         }
 
-        Free();
+        if (NativeApi.RecordIsOwner(h) == 0)
+        {
+            // The creating thread counts its attaches with plain writes: make them visible here before they are read.
+            Interlocked.MemoryBarrierProcessWide();
+        }
+
+        if (NativeApi.RecordDisposeEnd(h) != 0)
+        {
+            throw StillAttached(1);
+        }
+
+        Volatile.Write(ref handle, 0);
+        RecordRegistry.Release(registration);
         GC.SuppressFinalize(this);
     }
 
     private static InvalidOperationException StillAttached(int count) => new(
         $"This thread-context record is still attached to {count} thread(s); readers may be reading it. Detach it on each thread (ThreadContext.Detach) before disposing.");
-
-    private void Free()
-    {
-        var h = Interlocked.Exchange(ref handle, 0);
-        if (h != 0)
-        {
-            NativeApi.RecordFree(h);
-        }
-    }
 }

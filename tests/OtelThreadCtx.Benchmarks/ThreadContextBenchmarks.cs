@@ -94,7 +94,6 @@ public class SetBenchmarks
     private byte[][] spanIds = [];
     private ThreadContextAttributes attributes = null!;
     private byte[] encodedAttributes = [];
-    private nint own;
     private int next;
 
     [GlobalSetup]
@@ -108,7 +107,6 @@ public class SetBenchmarks
         builder.AddUtf8(ThreadContextKeys.Register("http.route"), Value);
         attributes = builder.Build();
         encodedAttributes = attributes.Encoded.ToArray();
-        own = CApi.ThreadRecordsGet();
     }
 
     private int Next()
@@ -132,7 +130,7 @@ public class SetBenchmarks
         fixed (byte* t = traceIds[i])
         fixed (byte* s = spanIds[i])
         {
-            return CApi.Set(own, t, s, 1, null, 0);
+            return CApi.Set(t, s, 1, null, 0);
         }
     }
 
@@ -151,7 +149,7 @@ public class SetBenchmarks
         fixed (byte* s = spanIds[i])
         fixed (byte* a = encodedAttributes)
         {
-            return CApi.Set(own, t, s, 1, a, (nuint)encodedAttributes.Length);
+            return CApi.Set(t, s, 1, a, (nuint)encodedAttributes.Length);
         }
     }
 
@@ -159,7 +157,9 @@ public class SetBenchmarks
     public void Cleanup() => ThreadContext.Clear();
 }
 
-/// <summary>Cost per Activity.Current change with the automatic publisher off and on.</summary>
+/// <summary>Cost per Activity.Current change: nothing listening ("off"); the floor of any publisher that follows
+/// ExecutionContext restores, an AsyncLocal with a change handler set from CurrentChanged and doing nothing ("floor");
+/// and the publisher ("publisher").</summary>
 [MemoryDiagnoser]
 public class ActivitySwitchBenchmarks
 {
@@ -168,9 +168,10 @@ public class ActivitySwitchBenchmarks
     private Activity a = null!;
     private Activity b = null!;
     private ActivityThreadContextPublisher? publisher;
+    private AsyncLocal<Activity?>? follower;
 
-    [Params(false, true)]
-    public bool Publisher { get; set; }
+    [Params("off", "floor", "publisher")]
+    public string Mode { get; set; } = "off";
 
     [GlobalSetup]
     public void Setup()
@@ -179,17 +180,24 @@ public class ActivitySwitchBenchmarks
         source = new ActivitySource("bench");
         listener = new ActivityListener { ShouldListenTo = _ => true, Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded };
         ActivitySource.AddActivityListener(listener);
-        if (Publisher)
+        if (Mode == "publisher")
         {
             var options = new ActivityPublisherOptions();
             options.AttributeTagNames.Add("http.route");
             publisher = ActivityThreadContextPublisher.Start(options);
+        }
+        else if (Mode == "floor")
+        {
+            follower = new AsyncLocal<Activity?>(_ => { });
+            Activity.CurrentChanged += Follow;
         }
 
         a = source.StartActivity("a", ActivityKind.Server, default(ActivityContext), [new("http.route", "/orders/{id}")])!;
         b = source.StartActivity("b")!;
         Activity.Current = null;
     }
+
+    private void Follow(object? sender, ActivityChangedEventArgs e) => follower!.Value = e.Current;
 
     [Benchmark(Description = "activity/switch", OperationsPerInvoke = 2)]
     public void activity_switch()
@@ -202,6 +210,7 @@ public class ActivitySwitchBenchmarks
     public void Cleanup()
     {
         Activity.Current = null;
+        Activity.CurrentChanged -= Follow;
         publisher?.Dispose();
         listener.Dispose();
         source.Dispose();
@@ -214,9 +223,8 @@ internal static unsafe class CApi
 {
     public static readonly delegate* unmanaged[SuppressGCTransition]<nint, nint> Attach;
     public static readonly delegate* unmanaged[SuppressGCTransition]<nint> Detach;
-    public static readonly delegate* unmanaged[SuppressGCTransition]<nint, byte*, byte*, byte, byte*, nuint, int> Set;
+    public static readonly delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, byte*, nuint, int> Set;
     public static readonly delegate* unmanaged<nint> RecordNew;
-    public static readonly delegate* unmanaged<nint> ThreadRecordsGet;
 
 #pragma warning disable CA1810
     static CApi()
@@ -230,9 +238,8 @@ internal static unsafe class CApi
 
         Attach = (delegate* unmanaged[SuppressGCTransition]<nint, nint>)NativeLibrary.GetExport(library, "otel_thread_ctx_attach");
         Detach = (delegate* unmanaged[SuppressGCTransition]<nint>)NativeLibrary.GetExport(library, "otel_thread_ctx_detach");
-        Set = (delegate* unmanaged[SuppressGCTransition]<nint, byte*, byte*, byte, byte*, nuint, int>)NativeLibrary.GetExport(library, "otel_thread_ctx_set");
+        Set = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, byte*, nuint, int>)NativeLibrary.GetExport(library, "otel_thread_ctx_set");
         RecordNew = (delegate* unmanaged<nint>)NativeLibrary.GetExport(library, "otel_thread_ctx_record_new");
-        ThreadRecordsGet = (delegate* unmanaged<nint>)NativeLibrary.GetExport(library, "otel_thread_ctx_thread_records_get");
     }
 
     public static void EnsureLoaded()

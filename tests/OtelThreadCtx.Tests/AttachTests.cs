@@ -81,12 +81,12 @@ public sealed class AttachTests : IDisposable
         var thread = new Thread(() => ThreadContext.Attach(record));
         thread.Start();
         thread.Join();
-        Assert.Equal(1, record.AttachCount);
 
-        for (var i = 0; i < 20 && record.AttachCount != 0; i++)
+        // The library releases it from the exiting thread itself (pthread key destructor), no GC involved; Join can
+        // return just before the OS thread has finished exiting.
+        for (var i = 0; i < 500 && record.AttachCount != 0; i++)
         {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
+            Thread.Sleep(10);
         }
 
         Assert.Equal(0, record.AttachCount);

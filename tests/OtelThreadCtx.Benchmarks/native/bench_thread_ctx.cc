@@ -64,15 +64,18 @@ void AttachDetach(benchmark::State& state) {
 
 // The thread-owned path: new ids (and one 16-byte attribute) written into the unpublished record, then swapped in.
 void SetIds(benchmark::State& state) {
-    otel_thread_ctx_thread_records* own = otel_thread_ctx_thread_records_get();
     uint8_t attrs[2 + sizeof kValue] = {0, sizeof kValue};
     std::memcpy(attrs + 2, kValue, sizeof kValue);
     const bool with_attr = state.range(0) != 0;
-    uint8_t trace[16];
-    std::memcpy(trace, kTrace, sizeof trace);
+    // Sixteen distinct trace ids, rotated (as the C# benchmark does): ids written long before they are read.
+    uint8_t traces[16][16];
+    for (int i = 0; i < 16; i++) {
+        std::memcpy(traces[i], kTrace, sizeof kTrace);
+        traces[i][0] = static_cast<uint8_t>(i);
+    }
+    unsigned i = 0;
     for (auto _ : state) {
-        trace[0]++;
-        benchmark::DoNotOptimize(otel_thread_ctx_set(own, trace, kSpan, 1, with_attr ? attrs : nullptr, with_attr ? sizeof attrs : 0));
+        benchmark::DoNotOptimize(otel_thread_ctx_set(traces[i++ & 15], kSpan, 1, with_attr ? attrs : nullptr, with_attr ? sizeof attrs : 0));
     }
     otel_thread_ctx_detach();
 }

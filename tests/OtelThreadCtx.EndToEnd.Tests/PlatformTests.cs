@@ -1,0 +1,70 @@
+using System.IO.Compression;
+using OtelThreadCtx.EndToEnd.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace OtelThreadCtx.EndToEnd.Tests;
+
+/// <summary>Beyond linux-x64: a linux-arm64 app (prebuilt and inline library) run under qemu-user, and musl.</summary>
+[Collection(PackageFeedCollection.Name)]
+public sealed class PlatformTests(PackageFeed feed, ITestOutputHelper output)
+{
+    private const string Qemu = "/usr/bin/qemu-aarch64-static";
+    private const string CrossLibc = "/usr/aarch64-linux-gnu";
+
+    private static string Output(CliWrap.Buffered.BufferedCommandResult r) => r.StandardOutput + r.StandardError;
+
+    /// <summary>The consumer app is the API probe: every public API, on several threads, read back through the library.</summary>
+    private ConsumerProject ProbeConsumer() =>
+        new(feed, extraProperties: "<InvariantGlobalization>true</InvariantGlobalization>", body: File.ReadAllText(Repo.Path("tests", "OtelThreadCtx.ApiProbe", "Program.cs")));
+
+    [Fact]
+    public void Package_carries_a_verified_linux_arm64_library()
+    {
+        using var zip = ZipFile.OpenRead(feed.PackageFile);
+        var report = zip.GetEntry("native/prebuilt/linux-arm64/libotel_thread_ctx.so.verification.json");
+        Assert.NotNull(zip.GetEntry("runtimes/linux-arm64/native/libotel_thread_ctx.so"));
+        Assert.NotNull(report);
+        using var json = System.Text.Json.JsonDocument.Parse(report.Open());
+        Assert.Equal("linux-arm64", json.RootElement.GetProperty("target").GetString());
+        Assert.True(json.RootElement.GetProperty("passed").GetBoolean());
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_linux_arm64_app_runs_under_qemu_and_reads_back_what_it_published(bool inline)
+    {
+        using var app = ProbeConsumer();
+        var publishDir = Path.Combine(app.Directory, "publish");
+        var publish = await app.DotnetAsync(null, "publish", "-c", "Release", "-r", "linux-arm64", "--self-contained", "-o", publishDir, $"-p:OtelThreadCtxInline={inline.ToString().ToLowerInvariant()}");
+        Assert.True(publish.ExitCode == 0, Output(publish));
+
+        var library = Path.Combine(publishDir, "libotel_thread_ctx.so");
+        Assert.True(File.Exists(library), $"no library in {publishDir}");
+        var relocations = await Tools.OutputOfAsync("readelf", "-r", "-h", library);
+        Assert.Contains("AArch64", relocations, StringComparison.Ordinal);
+        Assert.Matches(@"R_AARCH64_TLSDESC\s+\S+\s+otel_thread_ctx_v1", relocations);
+        var symbols = await Tools.OutputOfAsync("nm", library);
+        Assert.Equal(!inline, symbols.Contains("otel_thread_ctx_shim_slot", StringComparison.Ordinal));
+        Assert.Contains("libotel_thread_ctx.so", File.ReadAllText(Path.Combine(publishDir, "App.deps.json")), StringComparison.Ordinal);
+
+        var run = await Tools.RunAsync(Qemu, ["-L", CrossLibc, Path.Combine(publishDir, "App"), "--expect-supported"], null, publishDir);
+        output.WriteLine(Output(run));
+        Assert.True(run.ExitCode == 0, Output(run));
+        Assert.Contains("IsSupported=True arch=Arm64", run.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("probe: every expectation held", run.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_musl_target_gets_no_glibc_library_and_a_warning_and_the_app_is_a_no_op()
+    {
+        using var app = ProbeConsumer();
+        var publishDir = Path.Combine(app.Directory, "publish");
+        var publish = await app.DotnetAsync(null, "publish", "-c", "Release", "-r", "linux-musl-x64", "--self-contained", "false", "-p:UseAppHost=false", "-o", publishDir);
+
+        Assert.True(publish.ExitCode == 0, Output(publish));
+        Assert.Contains("warning OTC1203", Output(publish), StringComparison.Ordinal);
+        Assert.Empty(Directory.GetFiles(publishDir, "libotel_thread_ctx.so", SearchOption.AllDirectories));
+        Assert.DoesNotContain("libotel_thread_ctx.so", File.ReadAllText(Path.Combine(publishDir, "App.deps.json")), StringComparison.Ordinal);
+    }
+}
