@@ -202,6 +202,19 @@ size_t otel_thread_ctx_read_current(uint8_t *buffer, size_t capacity) {
     return total;
 }
 
+/* Attribute blocks are usually a few dozen bytes: 8-byte moves beat a call into the library's memcpy. */
+static inline void copy_small(uint8_t *destination, const uint8_t *source, size_t size) {
+    size_t i = 0;
+    for (; i + 8 <= size; i += 8) {
+        uint64_t word;
+        memcpy(&word, source + i, 8);
+        memcpy(destination + i, &word, 8);
+    }
+    for (; i < size; i++) {
+        destination[i] = source[i];
+    }
+}
+
 /* ---- The calling thread's state: its own pair of records and the counted record it publishes ---- */
 
 typedef struct thread_state {
@@ -327,9 +340,7 @@ int otel_thread_ctx_set(const uint8_t trace_id[16], const uint8_t span_id[8], ui
     /* Not published: no reader can see these writes until the slot store below. */
     otel_thread_ctx_record *record = &state->records[index];
     otel_thread_ctx_record_set_ids(record, trace_id, span_id, trace_flags);
-    if (attrs_size != 0) {
-        memcpy(record->attrs_data, attrs, attrs_size);
-    }
+    copy_small(record->attrs_data, attrs, attrs_size);
     record->attrs_data_size = (uint16_t)attrs_size;
     FENCE();
     store_slot(state->slot, record);
