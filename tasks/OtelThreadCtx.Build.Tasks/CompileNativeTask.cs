@@ -20,6 +20,12 @@ public sealed class CompileNativeTask : NativeStepTask
 
     public string? ExtraFlags { get; set; }
 
+    /// <summary>OtelThreadCtxCompileArgument items: one compiler argument each.</summary>
+    public ITaskItem[] ExtraArguments { get; set; } = [];
+
+    /// <summary>Where the package's own C sources live (OtelThreadCtxNativeSourceRoot), to word the fix for a failure.</summary>
+    public string? PackageSourceRoot { get; set; }
+
     [Required]
     public string IntermediateDirectory { get; set; } = string.Empty;
 
@@ -37,7 +43,7 @@ public sealed class CompileNativeTask : NativeStepTask
         {
             IncludeDirectories = IncludeDirectories.Select(Path.GetFullPath).ToList(),
             Defines = Defines,
-            ExtraCompileFlags = SplitFlags(ExtraFlags),
+            ExtraCompileFlags = Arguments(ExtraFlags, ExtraArguments),
             Sysroot = string.IsNullOrWhiteSpace(Sysroot) ? null : Sysroot,
         };
 
@@ -52,25 +58,44 @@ public sealed class CompileNativeTask : NativeStepTask
         var duplicate = jobs.GroupBy(j => j.Object, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null)
         {
-            Report(new BuildDiagnostic(DiagnosticCodes.CompileFailed,
+            Report(new BuildDiagnostic(DiagnosticCodes.DuplicateObjectName,
                 $"Two sources would compile to the same object {duplicate.Key}: {string.Join(", ", duplicate.Select(d => d.Source))}. Fix: give the C sources distinct file names."));
             return false;
         }
 
+        PendingOutputs.AddRange(jobs.Select(j => j.Object));
         var results = await System.Threading.Tasks.Task.WhenAll(jobs.Select(async job =>
         {
             File.Delete(job.Object);
             Log.LogMessage(MessageImportance.Normal, "OtelThreadCtx: {0}", job.Invocation.ToCommandLine());
-            var result = await Runner.RunAsync(job.Invocation, Path.GetDirectoryName(job.Source), CancellationToken).ConfigureAwait(false);
+            var result = await Tools.RunAsync(job.Invocation, Path.GetDirectoryName(job.Source), CancellationToken).ConfigureAwait(false);
             return (job, result);
         })).ConfigureAwait(false);
 
+        if (CancellationToken.IsCancellationRequested || results.Any(r => !r.result.Succeeded && StoppedBySignal(r.result.ExitCode)))
+        {
+            ReportCancelled($"the compiler was stopped (exit {string.Join(", ", results.Select(r => r.result.ExitCode).Distinct())})");
+            return false;
+        }
+
+        var packageRoot = string.IsNullOrEmpty(PackageSourceRoot) ? null : Path.GetFullPath(PackageSourceRoot);
         foreach (var (job, result) in results.Where(r => !r.result.Succeeded))
         {
             File.Delete(job.Object);
+            var own = packageRoot is not null && job.Source.StartsWith(packageRoot, StringComparison.Ordinal);
             Report(new BuildDiagnostic(DiagnosticCodes.CompileFailed,
                 $"Compiling {job.Source} failed (exit {result.ExitCode}). Command: {job.Invocation.ToCommandLine()}\n{result.CombinedOutput.Trim()}\n" +
-                "Fix: correct the source (warnings are errors), or the flags in OtelThreadCtxCFlags."));
+                (own
+                    ? "Fix: this is the package's own source, so the compiler or the extra flags are the cause: check OtelThreadCtxCFlags / OtelThreadCtxCompileArgument and the compiler's version, or report the output above as a bug."
+                    : "Fix: correct the source (warnings are errors), or the flags in OtelThreadCtxCFlags / OtelThreadCtxCompileArgument.")));
+        }
+
+        foreach (var (job, _) in results.Where(r => r.result.Succeeded && (!File.Exists(r.job.Object) || new FileInfo(r.job.Object).Length == 0)))
+        {
+            Report(new BuildDiagnostic(DiagnosticCodes.CompileOutputMissing,
+                $"The compiler reported success (exit 0) for {job.Source} but {job.Object} is {(File.Exists(job.Object) ? "empty" : "missing")}. Command: {job.Invocation.ToCommandLine()}\n" +
+                "Fix: check the compiler (a wrapper that exits 0 without compiling?) set by OtelThreadCtxClangPath."));
+            File.Delete(job.Object);
         }
 
         if (Log.HasLoggedErrors)

@@ -21,6 +21,9 @@ public sealed class LinkNativeTask : NativeStepTask
 
     public string? ExtraFlags { get; set; }
 
+    /// <summary>OtelThreadCtxLinkArgument items: one linker-driver argument each.</summary>
+    public ITaskItem[] ExtraArguments { get; set; } = [];
+
     protected override async Task<bool> ExecuteAsync()
     {
         if (RequireCompiler() is not { } compiler)
@@ -32,7 +35,7 @@ public sealed class LinkNativeTask : NativeStepTask
         var settings = new NativeBuildSettings(mode, Target!, compiler)
         {
             Linker = ToolItems.FromItem(Linker, ToolKind.Linker),
-            ExtraLinkFlags = SplitFlags(ExtraFlags),
+            ExtraLinkFlags = Arguments(ExtraFlags, ExtraArguments),
             Sysroot = string.IsNullOrWhiteSpace(Sysroot) ? null : Sysroot,
         };
 
@@ -42,13 +45,29 @@ public sealed class LinkNativeTask : NativeStepTask
         var invocation = LinkCommandBuilder.Build(settings, ObjectFiles.Select(o => Path.GetFullPath(o.ItemSpec)).ToList(), Path.GetFullPath(VersionScript), output);
         Log.LogMessage(MessageImportance.Normal, "OtelThreadCtx: {0}", invocation.ToCommandLine());
 
-        var result = await Runner.RunAsync(invocation, Path.GetDirectoryName(output), CancellationToken).ConfigureAwait(false);
-        if (!result.Succeeded || !File.Exists(output))
+        PendingOutputs.Add(output);
+        var result = await Tools.RunAsync(invocation, Path.GetDirectoryName(output), CancellationToken).ConfigureAwait(false);
+        if (CancellationToken.IsCancellationRequested || (!result.Succeeded && StoppedBySignal(result.ExitCode)))
+        {
+            ReportCancelled($"the linker was stopped (exit {result.ExitCode})");
+            return false;
+        }
+
+        if (!result.Succeeded)
         {
             File.Delete(output);
             Report(new BuildDiagnostic(DiagnosticCodes.LinkFailed,
                 $"Linking {output} failed (exit {result.ExitCode}). Command: {invocation.ToCommandLine()}\n{result.CombinedOutput.Trim()}\n" +
-                "Fix: check that ld.lld can read the objects (its LLVM must be at least as new as the compiler's) and the flags in OtelThreadCtxLdFlags."));
+                "Fix: check that ld.lld can read the objects (its LLVM must be at least as new as the compiler's) and OtelThreadCtxLdFlags / OtelThreadCtxLinkArgument."));
+            return false;
+        }
+
+        if (!File.Exists(output) || new FileInfo(output).Length == 0)
+        {
+            File.Delete(output);
+            Report(new BuildDiagnostic(DiagnosticCodes.LinkOutputMissing,
+                $"The linker reported success (exit 0) but {output} is {(File.Exists(output) ? "empty" : "missing")}. Command: {invocation.ToCommandLine()}\n" +
+                "Fix: check the linker (a wrapper that exits 0 without linking?) set by OtelThreadCtxLldPath / OtelThreadCtxClangPath."));
             return false;
         }
 

@@ -13,6 +13,15 @@ public abstract class OtelThreadCtxTask : Microsoft.Build.Utilities.Task, ICance
     /// <summary>Runs external tools; tests may substitute it.</summary>
     internal IProcessRunner Runner { get; set; } = new ProcessRunner();
 
+    /// <summary>OtelThreadCtxToolTimeout: seconds one tool run may take before it is stopped (OTC6001).</summary>
+    public int ToolTimeout { get; set; } = 300;
+
+    /// <summary>The runner the steps use: <see cref="Runner"/> with the time limit.</summary>
+    protected IProcessRunner Tools => new TimeLimitedRunner(Runner, TimeSpan.FromSeconds(ToolTimeout > 0 ? ToolTimeout : 300));
+
+    /// <summary>Files this step is writing; deleted when it is cancelled or times out, so that nothing half written survives.</summary>
+    protected List<string> PendingOutputs { get; } = [];
+
     protected CancellationToken CancellationToken => cancellation.Token;
 
     public void Cancel() => cancellation.Cancel();
@@ -23,14 +32,48 @@ public abstract class OtelThreadCtxTask : Microsoft.Build.Utilities.Task, ICance
         {
             return ExecuteAsync().GetAwaiter().GetResult() && !Log.HasLoggedErrors;
         }
+        catch (ToolTimeoutException e)
+        {
+            DeletePendingOutputs();
+            Report(new BuildDiagnostic(DiagnosticCodes.ToolTimedOut,
+                $"{e.Message} Nothing it wrote is kept. Fix: find out why it hangs (a wrapper waiting for input, a slow network file system), " +
+                "or raise OtelThreadCtxToolTimeout (seconds) if the machine is just slow."));
+            return false;
+        }
         catch (OperationCanceledException)
         {
-            Log.LogMessage(MessageImportance.High, "OtelThreadCtx: cancelled.");
+            ReportCancelled("the build was cancelled");
             return false;
         }
     }
 
     protected abstract Task<bool> ExecuteAsync();
+
+    /// <summary>Exit codes of a child stopped by SIGHUP, SIGINT, SIGKILL or SIGTERM (128 + signal): Ctrl+C in a
+    /// terminal reaches the whole process group, so the compiler may die of it before MSBuild cancels this task.</summary>
+    protected static bool StoppedBySignal(int exitCode) => exitCode is 129 or 130 or 137 or 143 or -1 or -2 or -9 or -15;
+
+    /// <summary>OTC6002: the step was cancelled; what it was writing is deleted and the next build runs it again.</summary>
+    protected void ReportCancelled(string how)
+    {
+        DeletePendingOutputs();
+        Report(new BuildDiagnostic(DiagnosticCodes.Cancelled,
+            $"OtelThreadCtx: {GetType().Name} stopped: {how}. Nothing it was writing is kept; the next build runs this step again. Fix: none needed, build again."));
+    }
+
+    private void DeletePendingOutputs()
+    {
+        foreach (var file in PendingOutputs)
+        {
+            try
+            {
+                File.Delete(file);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
 
     protected void Report(BuildDiagnostic diagnostic, bool asWarning = false)
     {
@@ -47,4 +90,8 @@ public abstract class OtelThreadCtxTask : Microsoft.Build.Utilities.Task, ICance
 
     protected static IReadOnlyList<string> SplitFlags(string? flags) =>
         string.IsNullOrWhiteSpace(flags) ? [] : flags.Split([' ', ';', '\t', '\n'], StringSplitOptions.RemoveEmptyEntries);
+
+    /// <summary>The flag property (split on whitespace) followed by the argument items, one argument each (spaces kept).</summary>
+    protected static IReadOnlyList<string> Arguments(string? flags, ITaskItem[]? items) =>
+        [.. SplitFlags(flags), .. (items ?? []).Select(i => i.ItemSpec)];
 }

@@ -73,7 +73,7 @@ public sealed class ResolveToolchainTask : OtelThreadCtxTask
         };
 
         var requirements = new ToolchainRequirements(mode, architecture);
-        var resolver = new ToolResolver(Runner);
+        var resolver = new ToolResolver(Tools);
         var ok = true;
 
         async Task<ITaskItem?> Resolve(ToolKind kind, bool required)

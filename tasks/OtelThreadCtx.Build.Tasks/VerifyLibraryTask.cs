@@ -47,7 +47,7 @@ public sealed class VerifyLibraryTask : NativeStepTask
         var readElf = ToolItems.FromItem(ReadElf, ToolKind.ReadElf)!;
         var library = Path.GetFullPath(Library);
 
-        var inspector = new LibraryInspector(Runner);
+        var inspector = new LibraryInspector(Tools);
         var outcome = await inspector.InspectAsync(library, nm.Path, readElf.Path, CancellationToken).ConfigureAwait(false);
         var checks = outcome.Inspection is { } inspection
             ? LibraryChecks.Run(inspection, new VerificationExpectations(mode, architecture, ShimSymbol, TlsSymbol))
@@ -109,6 +109,6 @@ public sealed class VerifyLibraryTask : NativeStepTask
     private static string Sha256(string path)
     {
         using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
+        return Convert.ToHexString(SHA256.HashData(stream)).ToLowerInvariant();
     }
 }

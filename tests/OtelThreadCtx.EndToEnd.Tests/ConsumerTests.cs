@@ -28,7 +28,7 @@ public sealed class ConsumerTests(PackageFeed feed)
             "lib/net8.0/OtelThreadCtx.dll", "runtimes/linux-x64/native/libotel_thread_ctx.so",
             "build/OtelThreadCtx.props", "build/OtelThreadCtx.targets", "build/OtelThreadCtx.Native.props", "build/OtelThreadCtx.Native.targets",
             "buildTransitive/OtelThreadCtx.props", "buildTransitive/OtelThreadCtx.targets",
-            "tasks/net10.0/OtelThreadCtx.Build.Tasks.dll", "tasks/net10.0/CliWrap.dll",
+            "tasks/net8.0/OtelThreadCtx.Build.Tasks.dll", "tasks/net8.0/CliWrap.dll", "runtimes/linux-arm64/native/libotel_thread_ctx.so",
             "native/include/otel_thread_ctx.h", "native/src/tls_shim.c", "native/src/otel_thread_ctx.c", "native/src/tls_shim.h", "native/otel_thread_ctx.map",
             "native/prebuilt/linux-x64/libotel_thread_ctx.so.verification.json", "README.md",
         ];

@@ -10,6 +10,8 @@ public static class DiagnosticCodes
     public const string ReadElfNotFound = "OTC1004";
     public const string ExplicitToolMissing = "OTC1005";
     public const string VersionUnreadable = "OTC1006";
+    public const string ToolOfWrongKind = "OTC1008";
+    public const string ExplicitToolIsDirectory = "OTC1009";
     public const string AppleToolchain = "OTC1101";
     public const string CompilerLacksTlsDesc = "OTC1102";
     public const string LldTooOld = "OTC1103";
@@ -22,7 +24,12 @@ public static class DiagnosticCodes
 
     // 2xxx: compile. 3xxx: link.
     public const string CompileFailed = "OTC2001";
+    public const string NoSources = "OTC2002";
+    public const string DuplicateObjectName = "OTC2003";
+    public const string CompileOutputMissing = "OTC2004";
     public const string LinkFailed = "OTC3001";
+    public const string VersionScriptMissing = "OTC3002";
+    public const string LinkOutputMissing = "OTC3003";
 
     // 4xxx: verify the linked library.
     public const string ShimNotInlined = "OTC4001";
@@ -33,4 +40,8 @@ public static class DiagnosticCodes
     public const string HardeningMissing = "OTC4006";
     public const string ToolOutputUnreadable = "OTC4007";
     public const string InspectionToolFailed = "OTC4008";
+
+    // 6xxx: running tools.
+    public const string ToolTimedOut = "OTC6001";
+    public const string Cancelled = "OTC6002";
 }

@@ -21,12 +21,24 @@ public sealed class ToolResolver(IProcessRunner runner)
 
         if (options.ExplicitPaths.TryGetValue(kind, out var explicitPath) && !string.IsNullOrWhiteSpace(explicitPath))
         {
-            var full = Path.GetFullPath(explicitPath);
+            // A bare name (clang-19) is looked up on the search path, as a shell would; anything with a slash is a path.
+            var bareName = !explicitPath.Contains('/', StringComparison.Ordinal);
+            var full = bareName
+                ? options.SearchPath.Select(folder => Path.Combine(folder, explicitPath)).FirstOrDefault(ToolSearch.IsExecutableFile) ?? explicitPath
+                : Path.GetFullPath(explicitPath);
+            if (Directory.Exists(full))
+            {
+                return new ToolResolution(null, new BuildDiagnostic(DiagnosticCodes.ExplicitToolIsDirectory,
+                    $"{kind.PropertyName()} is set to '{explicitPath}', which is a directory ({full}), not a tool. " +
+                    $"Fix: name the tool itself (for example {Path.Combine(full, ToolSearch.BaseNames(kind, allowGcc)[0])}), or set OtelThreadCtxLlvmRoot to an LLVM installation folder."), []);
+            }
+
             if (!ToolSearch.IsExecutableFile(full))
             {
+                var where = bareName ? $"no executable '{explicitPath}' is in the search path ({string.Join(":", options.SearchPath)})" : "no executable file is there";
                 return new ToolResolution(null, new BuildDiagnostic(DiagnosticCodes.ExplicitToolMissing,
-                    $"{kind.PropertyName()} is set to '{explicitPath}', but no executable file is there. " +
-                    $"Fix: correct the path, or remove the property to let the build search PATH and /usr/lib/llvm-NN/bin."), []);
+                    $"{kind.PropertyName()} is set to '{explicitPath}', but {where}. " +
+                    $"Fix: correct the name or path, or remove the property to let the build search PATH and /usr/lib/llvm-NN/bin."), []);
             }
 
             return new ToolResolution(await ProbeAsync(kind, new ToolCandidate(full, ToolOrigin.Property), cancellationToken).ConfigureAwait(false), null, []);

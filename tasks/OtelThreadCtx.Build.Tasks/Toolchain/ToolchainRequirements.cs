@@ -52,7 +52,7 @@ public sealed class ToolchainRequirements(NativeBuildMode mode, TargetArchitectu
                     $"{where} is {identity.Describe()}; building for linux-{Architecture.Name} on a {TargetArchitecture.HostName} machine needs clang (--target={Architecture.ClangTriple}). {AptFix("clang")}");
 
             case ToolKind.CCompiler when identity.Flavor is not (ToolFlavor.Clang or ToolFlavor.Gcc):
-                return new BuildDiagnostic(DiagnosticCodes.VersionUnreadable,
+                return new BuildDiagnostic(DiagnosticCodes.ToolOfWrongKind,
                     $"{where} is {identity.Describe()}, not a C compiler this build knows. {AptFix("C compiler")}");
 
             case ToolKind.CCompiler when Mode == NativeBuildMode.Default && Architecture.NeedsTlsDialectFlag
@@ -69,7 +69,7 @@ public sealed class ToolchainRequirements(NativeBuildMode mode, TargetArchitectu
                     $"{where} is LLD {version}; generating TLSDESC during ThinLTO on x86-64 (-mllvm -enable-tlsdesc) needs LLD {MinimumLldForInlineTlsDesc.Major}.{MinimumLldForInlineTlsDesc.Minor} or newer. {AptFix("lld")}");
 
             case ToolKind.Nm or ToolKind.ReadElf when identity.Flavor is not (ToolFlavor.GnuBinutils or ToolFlavor.Llvm):
-                return new BuildDiagnostic(DiagnosticCodes.VersionUnreadable,
+                return new BuildDiagnostic(DiagnosticCodes.ToolOfWrongKind,
                     $"{where} is {identity.Describe()}, neither GNU binutils nor LLVM. Fix: apt-get install binutils (or llvm-19), or set {tool.Kind.PropertyName()}.");
 
             default:
