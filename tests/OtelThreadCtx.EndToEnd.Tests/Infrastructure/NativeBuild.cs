@@ -7,7 +7,7 @@ namespace OtelThreadCtx.EndToEnd.Tests.Infrastructure;
 /// the repository's C sources with the real tasks and toolchain. Each instance has its own obj/ and output.</summary>
 internal sealed class NativeBuild : IDisposable
 {
-    public NativeBuild()
+    public NativeBuild(string? extraXml = null)
     {
         Directory = System.IO.Directory.CreateTempSubdirectory("otc-e2e-").FullName;
         ProjectPath = System.IO.Path.Combine(Directory, "native.proj");
@@ -21,6 +21,7 @@ internal sealed class NativeBuild : IDisposable
                 <OtelThreadCtxOutputDirectory>$(MSBuildProjectDirectory)/out/</OtelThreadCtxOutputDirectory>
               </PropertyGroup>
               <Import Project="{Repo.Path("sdk", "build", "OtelThreadCtx.Native.props")}" />
+              {extraXml}
               <Import Project="{Repo.Path("sdk", "build", "OtelThreadCtx.Native.targets")}" />
             </Project>
             """);
@@ -60,6 +61,18 @@ internal sealed class NativeBuild : IDisposable
         var path = System.IO.Path.Combine(bin, name);
         var run = realTool is null ? "echo \"fake tool: not runnable\" >&2; exit 1" : $"exec '{realTool}' \"$@\"";
         File.WriteAllText(path, $"#!/bin/sh\nif [ \"$1\" = \"--version\" ]; then\ncat <<'BANNER'\n{banner}\nBANNER\nexit 0\nfi\n{run}\n");
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return path;
+    }
+
+    /// <summary>A fake tool that prints <paramref name="banner"/> for --version and otherwise runs the shell
+    /// <paramref name="script"/> (which sees the arguments as "$@").</summary>
+    public string FakeScript(string name, string banner, string script)
+    {
+        var bin = System.IO.Path.Combine(Directory, "fakebin");
+        System.IO.Directory.CreateDirectory(bin);
+        var path = System.IO.Path.Combine(bin, name);
+        File.WriteAllText(path, $"#!/bin/sh\nif [ \"$1\" = \"--version\" ]; then\ncat <<'BANNER'\n{banner}\nBANNER\nexit 0\nfi\n{script}\n");
         File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         return path;
     }
