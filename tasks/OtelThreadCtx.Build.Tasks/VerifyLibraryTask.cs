@@ -39,6 +39,10 @@ public sealed class VerifyLibraryTask : NativeStepTask
     [Output]
     public string Summary { get; private set; } = string.Empty;
 
+    /// <summary>Written (one "CODE\tmessage" line per failed check) when a library that failed is kept in warnings mode,
+    /// deleted otherwise, so that incremental builds can repeat the warnings and never call the library verified.</summary>
+    public string? UnverifiedMarkerPath { get; set; }
+
     protected override async Task<bool> ExecuteAsync()
     {
         var mode = BuildMode;
@@ -83,9 +87,30 @@ public sealed class VerifyLibraryTask : NativeStepTask
             Report(inspectError, FailuresAsWarnings);
         }
 
+        var failures = new List<Diagnostics.BuildDiagnostic>();
+        if (outcome.Error is { } inspectFailure)
+        {
+            failures.Add(inspectFailure);
+        }
+
         foreach (var failed in checks.Where(c => !c.Passed))
         {
-            Report(new Diagnostics.BuildDiagnostic(failed.Code!, $"{failed.Message} Library: {library}. Tool output: {string.Join(" | ", failed.Evidence)}. Report: {ReportPath}"), FailuresAsWarnings);
+            var diagnostic = new Diagnostics.BuildDiagnostic(failed.Code!, $"{failed.Message} Library: {library}. Tool output: {string.Join(" | ", failed.Evidence)}. Report: {ReportPath}");
+            failures.Add(diagnostic);
+            Report(diagnostic, FailuresAsWarnings);
+        }
+
+        if (!string.IsNullOrEmpty(UnverifiedMarkerPath))
+        {
+            if (!Passed && FailuresAsWarnings)
+            {
+                await File.WriteAllLinesAsync(UnverifiedMarkerPath,
+                    failures.Select(f => $"{f.Code}\tUNVERIFIED library kept (OtelThreadCtxVerificationFailuresAsWarnings=true): {f.Message.ReplaceLineEndings(" ")}"), CancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                File.Delete(UnverifiedMarkerPath);
+            }
         }
 
         foreach (var check in checks.Where(c => c.Passed))

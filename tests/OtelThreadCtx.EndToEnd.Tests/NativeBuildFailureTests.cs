@@ -142,11 +142,28 @@ public sealed class NativeBuildFailureTests
     {
         using var build = new NativeBuild();
 
-        var result = await build.BuildAsync(new Dictionary<string, string> { ["OtelThreadCtxInline"] = "true", ["OtelThreadCtxLdFlags"] = "-Wl,--no-gc-sections", ["OtelThreadCtxVerificationFailuresAsWarnings"] = "true" });
+        var properties = new Dictionary<string, string> { ["OtelThreadCtxInline"] = "true", ["OtelThreadCtxLdFlags"] = "-Wl,--no-gc-sections", ["OtelThreadCtxVerificationFailuresAsWarnings"] = "true" };
+        var result = await build.BuildAsync(properties);
 
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("warning OTC4001:", result.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("UNVERIFIED", result.StandardOutput, StringComparison.Ordinal);
+        Assert.DoesNotContain("verified and published", result.StandardOutput, StringComparison.Ordinal);
         Assert.True(File.Exists(build.OutputLibrary));
+
+        // Incremental: nothing is rebuilt, and the warning is still there while the unverified library is kept.
+        var again = await build.BuildAsync(properties);
+        Assert.Equal(0, again.ExitCode);
+        Assert.Contains("is up to date", again.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("warning OTC4001:", again.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("UNVERIFIED", again.StandardOutput, StringComparison.Ordinal);
+
+        // Fixed flags: verified, and the warnings stop.
+        properties.Remove("OtelThreadCtxLdFlags");
+        var fixedBuild = await build.BuildAsync(properties);
+        Assert.Equal(0, fixedBuild.ExitCode);
+        Assert.DoesNotContain("warning OTC4001:", fixedBuild.StandardOutput, StringComparison.Ordinal);
+        Assert.False(File.Exists(build.OutputLibrary + ".unverified"));
     }
 
     [Fact]
