@@ -167,4 +167,16 @@ public sealed class ConsumerTests(PackageFeed feed)
         var run = await Tools.RunAsync(ConsumerProject.DotnetHost, ["run", "--no-build"], new Dictionary<string, string?> { ["NUGET_PACKAGES"] = feed.Packages }, top);
         Assert.Contains("supported=True", run.StandardOutput, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_class_library_with_inline_builds_no_native_library_of_its_own()
+    {
+        using var app = new ConsumerProject(feed, name: "Lib", extraProperties: "<OutputType>Library</OutputType>", body: "namespace Lib; public static class Marker { public static bool Supported => OtelThreadCtx.ThreadContext.IsSupported; }");
+
+        var build = await app.DotnetAsync(null, "build", Inline);
+
+        Assert.True(build.ExitCode == 0, Output(build));
+        Assert.Contains("is a class library, so it builds no native library", Output(build), StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(app.ProjectDirectory, "obj", "Debug", "net10.0", "otelthreadctx")), "the library ran the native pipeline");
+    }
 }
