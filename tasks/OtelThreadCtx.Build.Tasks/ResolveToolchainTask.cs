@@ -104,6 +104,29 @@ public sealed class ResolveToolchainTask : OtelThreadCtxTask
         Compiler = await Resolve(ToolKind.CCompiler, required: true).ConfigureAwait(false);
         // The default build can link with the compiler's own linker; the inline build needs lld.
         Linker = await Resolve(ToolKind.Linker, required: mode == NativeBuildMode.Inline).ConfigureAwait(false);
+        if (ok && mode == NativeBuildMode.Inline && Compiler is not null && Linker is not null
+            && string.IsNullOrWhiteSpace(ClangPath) && string.IsNullOrWhiteSpace(LldPath)
+            && requirements.CheckPair(ToolItems.FromItem(Compiler, ToolKind.CCompiler)!, ToolItems.FromItem(Linker, ToolKind.Linker)) is not null)
+        {
+            // Each is fit alone but not as a pair (a clang newer than the LLD): look at every pair on the machine.
+            Log.LogMessage(MessageImportance.High, "OtelThreadCtx: pair rejected: {0} + {1}: {2}; looking for a pair that works",
+                Compiler.ItemSpec, Linker.ItemSpec, requirements.CheckPair(ToolItems.FromItem(Compiler, ToolKind.CCompiler)!, ToolItems.FromItem(Linker, ToolKind.Linker))!.Code);
+            var compilers = await resolver.ResolveAllAsync(ToolKind.CCompiler, options, requirements, CancellationToken).ConfigureAwait(false);
+            var linkers = await resolver.ResolveAllAsync(ToolKind.Linker, options, requirements, CancellationToken).ConfigureAwait(false);
+            var rejected = new List<string>();
+            if (ToolchainPairing.Choose(compilers, linkers, requirements, rejected) is { } pair)
+            {
+                foreach (var line in rejected)
+                {
+                    Log.LogMessage(MessageImportance.High, "OtelThreadCtx: pair rejected: {0}", line);
+                }
+
+                Log.LogMessage(MessageImportance.High, "OtelThreadCtx: chose the pair {0} + {1} (the first that can read each other's bitcode; same LLVM major preferred)", pair.Compiler.Describe(), pair.Linker.Describe());
+                Compiler = ToolItems.ToItem(pair.Compiler);
+                Linker = ToolItems.ToItem(pair.Linker);
+            }
+        }
+
         Nm = await Resolve(ToolKind.Nm, required: true).ConfigureAwait(false);
         ReadElf = await Resolve(ToolKind.ReadElf, required: true).ConfigureAwait(false);
         return ok;

@@ -114,4 +114,26 @@ public sealed class ToolRunTests
         Assert.Contains("\"-DOTC_SPACED=two words\"", text, StringComparison.Ordinal);
         Assert.Contains("-Wl,-z,stack-size=65536", text, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_newer_clang_beside_an_older_lld_is_passed_over_for_a_working_pair()
+    {
+        using var build = new NativeBuild();
+        // clang-22 comes first in the search (newest first), but the only LLD is 19: it could not read clang-22's bitcode.
+        var clang22 = build.FakeScript("clang-22", "Debian clang version 22.1.0\nTarget: x86_64-pc-linux-gnu", $"exec '{Tools.Find("clang-19")}' \"$@\"");
+        var bin = build.BinWith(("clang-22", clang22), ("clang-19", Tools.Find("clang-19")), ("ld.lld-19", Tools.Find("ld.lld-19")), ("nm", Tools.Find("nm")), ("readelf", Tools.Find("readelf")));
+        var result = await build.BuildAsync(new Dictionary<string, string>
+        {
+            ["OtelThreadCtxInline"] = "true",
+            ["OtelThreadCtxSearchPath"] = bin,
+            ["OtelThreadCtxLlvmInstallRoot"] = build.EmptyFolder(),
+            ["OtelThreadCtxUseRustLld"] = "false",
+        });
+
+        Assert.True(result.ExitCode == 0, Output(result));
+        Assert.Contains("pair rejected", Output(result), StringComparison.Ordinal);
+        Assert.Contains("OTC1104", Output(result), StringComparison.Ordinal);
+        using var report = NativeBuild.ReadReport(build.OutputReport);
+        Assert.Equal(Path.Combine(bin, "clang-19"), report.RootElement.GetProperty("tools").GetProperty("compiler").GetProperty("path").GetString());
+    }
 }

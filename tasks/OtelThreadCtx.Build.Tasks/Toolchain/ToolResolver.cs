@@ -83,6 +83,32 @@ public sealed class ToolResolver(IProcessRunner runner)
         return new ToolResolution(null, required ? requirements.NotFound(kind, looked, skipped) : null, skipped);
     }
 
+    /// <summary>Every candidate fit for the mode, in search order (the Rust toolchain's LLD last), each probed once.</summary>
+    public async Task<IReadOnlyList<ResolvedTool>> ResolveAllAsync(
+        ToolKind kind, ToolSearchOptions options, ToolchainRequirements requirements, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(requirements);
+        var fit = new List<ResolvedTool>();
+        var candidates = ToolSearch.Candidates(kind, options, requirements.Mode == NativeBuildMode.Default).ToList();
+        if (kind == ToolKind.Linker && options.UseRustToolchain
+            && await rustLocator.FindAsync(options, cancellationToken).ConfigureAwait(false) is { } rustLld)
+        {
+            candidates.Add(rustLld);
+        }
+
+        foreach (var candidate in candidates)
+        {
+            var tool = await ProbeAsync(kind, candidate, cancellationToken).ConfigureAwait(false);
+            if (requirements.Check(tool) is null)
+            {
+                fit.Add(tool);
+            }
+        }
+
+        return fit;
+    }
+
     /// <summary>Runs <c>tool --version</c> and parses the banner.</summary>
     public async Task<ResolvedTool> ProbeAsync(ToolKind kind, ToolCandidate candidate, CancellationToken cancellationToken)
     {
