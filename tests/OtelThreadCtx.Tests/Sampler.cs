@@ -43,7 +43,8 @@ internal sealed unsafe class Sampler : IDisposable
 
     public ulong ThisThread() => ((delegate* unmanaged<ulong>)Export("otc_sampler_self"))();
 
-    /// <summary>Interrupts <paramref name="thread"/> <paramref name="count"/> times; returns how many signals were sent.</summary>
+    /// <summary>Interrupts <paramref name="thread"/> <paramref name="count"/> times, each signal handled before the next is
+    /// sent; returns how many were handled.</summary>
     public long Interrupt(ulong thread, long count) => ((delegate* unmanaged<ulong, long, long>)Export("otc_sampler_kill"))(thread, count);
 
     /// <summary>Starts (or, with 0, stops) a process CPU-time timer whose signals land on running threads.</summary>

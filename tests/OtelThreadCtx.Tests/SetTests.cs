@@ -212,14 +212,13 @@ public sealed unsafe class SetTests : IDisposable
         });
         writer.Start();
         ready.Wait();
-        var sent = sampler.Interrupt(writerThread, 200_000);
+        var landed = sampler.Interrupt(writerThread, 100_000);
         stop.Set();
         writer.Join();
 
         var counts = sampler.Read();
-        Assert.Equal(200_000, sent);
         Assert.Equal(0, counts.Torn);
         Assert.Equal(0, counts.Invalid);
-        Assert.True(counts.Checked > 50_000, $"only {counts} samples landed while {writes:N0} writes ran");
+        Assert.True(landed > 90_000 && counts.Checked >= landed, $"{landed:N0} of 100,000 interrupts landed ({counts}) while {writes:N0} writes ran");
     }
 }

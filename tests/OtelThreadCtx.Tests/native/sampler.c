@@ -97,15 +97,25 @@ void otc_sampler_register(void) {
 
 uint64_t otc_sampler_self(void) { return (uint64_t)pthread_self(); }
 
-/* Sends `count` SIGPROFs to `target`, yielding between them. */
+static long handled(void) {
+    long total = 0;
+    for (int i = 0; i < COUNTS; i++) total += atomic_load(&counts[i]);
+    return total;
+}
+
+/* Sends `count` SIGPROFs to `target`, one at a time: each is handled (or 10 ms pass) before the next, since a
+ * signal still pending when another is sent merges with it. Returns how many were handled. */
 long otc_sampler_kill(uint64_t target, long count) {
-    long sent = 0;
+    long landed = 0;
     for (long i = 0; i < count; i++) {
+        long before = handled();
         if (pthread_kill((pthread_t)target, SIGPROF) != 0) break;
-        sent++;
-        sched_yield();
+        for (int spin = 0; spin < 10000 && handled() == before; spin++) {
+            sched_yield();
+        }
+        if (handled() != before) landed++;
     }
-    return sent;
+    return landed;
 }
 
 /* A CPU-time profiling timer for the whole process (0 stops it): signals land on running threads. */
