@@ -67,4 +67,36 @@ public sealed class PlatformTests(PackageFeed feed, ITestOutputHelper output)
         Assert.Empty(Directory.GetFiles(publishDir, "libotel_thread_ctx.so", SearchOption.AllDirectories));
         Assert.DoesNotContain("libotel_thread_ctx.so", File.ReadAllText(Path.Combine(publishDir, "App.deps.json")), StringComparison.Ordinal);
     }
+
+    /// <summary>ReadyToRun and NativeAOT bind differently from the JIT: the same probe, published each way, must read
+    /// back what it wrote with the library and be a no-op that exits 0 once the library is deleted.</summary>
+    [Theory]
+    [InlineData("ReadyToRun")]
+    [InlineData("NativeAot")]
+    public async Task Ahead_of_time_compiled_apps_work_with_the_library_and_are_no_ops_without_it(string compilation)
+    {
+        using var app = ProbeConsumer();
+        var publishDir = Path.Combine(app.Directory, "publish");
+        string[] how = compilation == "NativeAot"
+            ? ["-p:PublishAot=true", "-p:CppCompilerAndLinker=clang-19", "-p:TreatWarningsAsErrors=false"]
+            : ["-p:PublishReadyToRun=true", "--self-contained", "false"];
+        var publish = await app.DotnetAsync(null, ["publish", "-c", "Release", "-r", "linux-x64", "-o", publishDir, .. how]);
+        Assert.True(publish.ExitCode == 0, Output(publish));
+        // NativeAOT: one native executable, no IL to JIT; ReadyToRun: the IL assemblies carry precompiled code.
+        Assert.Equal(compilation != "NativeAot", File.Exists(Path.Combine(publishDir, "OtelThreadCtx.dll")));
+
+        async Task<CliWrap.Buffered.BufferedCommandResult> Run(string expectation) => compilation == "NativeAot"
+            ? await Tools.RunAsync(Path.Combine(publishDir, "App"), [expectation], null, publishDir)
+            : await Tools.RunAsync(ConsumerProject.DotnetHost, [Path.Combine(publishDir, "App.dll"), expectation], null, publishDir);
+
+        var supported = await Run("--expect-supported");
+        output.WriteLine(Output(supported));
+        Assert.True(supported.ExitCode == 0, Output(supported));
+
+        File.Delete(Path.Combine(publishDir, "libotel_thread_ctx.so"));
+        var noop = await Run("--expect-noop");
+        output.WriteLine(Output(noop));
+        Assert.True(noop.ExitCode == 0, Output(noop));
+        Assert.Contains("IsSupported=False", noop.StandardOutput, StringComparison.Ordinal);
+    }
 }

@@ -1,0 +1,78 @@
+using OtelThreadCtx.EndToEnd.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace OtelThreadCtx.EndToEnd.Tests;
+
+/// <summary>The C API from C (native/smoke.c) on several threads, against the libraries the build produces: x86-64
+/// natively, aarch64 under qemu-user with Debian's cross libc.</summary>
+public sealed class NativeSmokeTests(ITestOutputHelper output)
+{
+    private const string Qemu = "/usr/bin/qemu-aarch64-static";
+    private const string CrossLibc = "/usr/aarch64-linux-gnu";
+
+    private static string Output(CliWrap.Buffered.BufferedCommandResult r) => r.StandardOutput + r.StandardError;
+
+    private async Task<string> RunSmokeAsync(string architecture, string libraryFolder)
+    {
+        var work = Directory.CreateTempSubdirectory("otc-smoke-").FullName;
+        try
+        {
+            var executable = Path.Combine(work, "smoke");
+            string[] target = architecture == "arm64" ? ["--target=aarch64-linux-gnu", "-fuse-ld=lld"] : [];
+            var compile = await Tools.RunAsync(Tools.Find("clang-19"),
+                [.. target, "-std=c11", "-O2", "-Wall", "-Werror", "-I" + Repo.Path("native", "include"), Repo.Path("tests", "OtelThreadCtx.EndToEnd.Tests", "native", "smoke.c"),
+                 "-L" + libraryFolder, "-lotel_thread_ctx", "-lpthread", "-o", executable]);
+            Assert.True(compile.ExitCode == 0, Output(compile));
+
+            var run = architecture == "arm64"
+                ? await Tools.RunAsync(Qemu, ["-L", CrossLibc, "-E", "LD_LIBRARY_PATH=" + libraryFolder, executable])
+                : await Tools.RunAsync(executable, [], new Dictionary<string, string?> { ["LD_LIBRARY_PATH"] = libraryFolder });
+            output.WriteLine(Output(run));
+            Assert.True(run.ExitCode == 0, Output(run));
+            return run.StandardOutput;
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("x64")]
+    [InlineData("arm64")]
+    public async Task The_prebuilt_default_library_passes_the_c_smoke_test(string architecture)
+    {
+        var folder = Repo.Path("artifacts", "native", "Release", "default", "linux-" + architecture);
+        Assert.True(File.Exists(Path.Combine(folder, "libotel_thread_ctx.so")), $"{folder} has no library: build the solution first");
+
+        Assert.Contains("smoke: ok", await RunSmokeAsync(architecture, folder), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_inline_arm64_library_cross_built_here_is_verified_and_passes_under_qemu()
+    {
+        using var build = new NativeBuild();
+        var result = await build.BuildAsync(new Dictionary<string, string> { ["OtelThreadCtxInline"] = "true", ["OtelThreadCtxTargetArchitecture"] = "arm64" });
+        Assert.True(result.ExitCode == 0, Output(result));
+
+        using var report = NativeBuild.ReadReport(build.OutputReport);
+        Assert.Equal("linux-arm64", report.RootElement.GetProperty("target").GetString());
+        Assert.True(report.RootElement.GetProperty("passed").GetBoolean());
+        Assert.DoesNotContain("otel_thread_ctx_shim_slot", await Tools.OutputOfAsync("nm", build.OutputLibrary), StringComparison.Ordinal);
+        Assert.Matches(@"R_AARCH64_TLSDESC\s+\S+\s+otel_thread_ctx_v1", await Tools.OutputOfAsync("readelf", "-r", build.OutputLibrary));
+
+        Assert.Contains("smoke: ok", await RunSmokeAsync("arm64", Path.GetDirectoryName(build.OutputLibrary)!), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_cross_build_without_the_target_libc_stops_with_the_install_line()
+    {
+        using var build = new NativeBuild();
+        var result = await build.BuildAsync(new Dictionary<string, string> { ["OtelThreadCtxTargetArchitecture"] = "arm64", ["OtelThreadCtxSysroot"] = build.EmptyFolder() });
+
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("error OTC1202:", Output(result), StringComparison.Ordinal);
+        Assert.Contains("libc6-dev-arm64-cross", Output(result), StringComparison.Ordinal);
+        Assert.False(File.Exists(build.OutputLibrary));
+    }
+}
