@@ -373,8 +373,15 @@ int otel_thread_ctx_attach_counted(otel_thread_ctx_record *record, uintptr_t *pr
 
 uintptr_t otel_thread_ctx_clear(void) {
     thread_state *state = *otel_thread_ctx_shim_state();
-    swap_slot(NULL);
-    return state != NULL ? release_counted(state) : 0;
+    if (state == NULL) {
+        swap_slot(NULL);
+        return 0;
+    }
+    /* One TLS access: the state knows the slot. */
+    FENCE();
+    store_slot(state->slot, NULL);
+    FENCE();
+    return release_counted(state);
 }
 
 uintptr_t otel_thread_ctx_current_user(void) {

@@ -151,6 +151,18 @@ public static class Program
         }
 
         sb.AppendLine();
+        sb.AppendLine("Native harness, the shared-record attach the .NET API makes (counted: the library keeps how many threads publish " +
+                      "the record, so that Dispose is refused and nothing is freed while published) next to the plain C attach:");
+        sb.AppendLine();
+        sb.AppendLine("| native | default | inline |");
+        sb.AppendLine("| --- | ---: | ---: |");
+        foreach (var (plain, counted) in new[] { ("multi/swap/4", "multi/swap/counted/4"), ("attach_detach", "attach_detach/counted") })
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| {plain} plain | {Ns(Native(plain, "default"))} | {Ns(Native(plain, "inline"))} |");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| {plain} counted | {Ns(Native(counted, "default"))} | {Ns(Native(counted, "inline"))} |");
+        }
+
+        sb.AppendLine();
         sb.AppendLine("activity/switch: cost per `Activity.Current` change. off: nothing listening. floor: what any publisher that follows " +
                       "ExecutionContext restores pays, an AsyncLocal with a change handler set from `CurrentChanged` and doing nothing. " +
                       "publisher: `ActivityThreadContextPublisher`. Target: publisher − off ≤ 25 ns.");

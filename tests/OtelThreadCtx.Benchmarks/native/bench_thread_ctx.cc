@@ -79,6 +79,37 @@ void SetIdsImpl(benchmark::State& state, bool with_attr) {
     otel_thread_ctx_detach();
 }
 
+// What the .NET API's shared-record attach does natively: the same swaps, counted (owner thread, plain writes).
+void MultiSwapCounted(benchmark::State& state) {
+    std::vector<otel_thread_ctx_record*> records(static_cast<size_t>(state.range(0)));
+    for (auto& r : records) {
+        r = otel_thread_ctx_record_new_user(1);
+        otel_thread_ctx_record_set_ids(r, kTrace, kSpan, 1);
+    }
+    size_t i = 0;
+    uintptr_t previous = 0;
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(otel_thread_ctx_attach_counted(records[i], &previous));
+        if (++i == records.size()) i = 0;
+    }
+    otel_thread_ctx_clear();
+    for (auto* r : records) {
+        otel_thread_ctx_record_dispose_begin(r);
+        otel_thread_ctx_record_dispose_end(r);
+    }
+}
+
+void AttachDetachCounted(benchmark::State& state) {
+    otel_thread_ctx_record* record = otel_thread_ctx_record_new_user(1);
+    uintptr_t previous = 0;
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(otel_thread_ctx_attach_counted(record, &previous));
+        benchmark::DoNotOptimize(otel_thread_ctx_clear());
+    }
+    otel_thread_ctx_record_dispose_begin(record);
+    otel_thread_ctx_record_dispose_end(record);
+}
+
 void SetIds(benchmark::State& state) { SetIdsImpl(state, false); }
 void SetIdsAttr(benchmark::State& state) { SetIdsImpl(state, true); }
 
@@ -88,6 +119,8 @@ BENCHMARK(SingleInPlace)->Name("single/in_place");
 BENCHMARK(SingleSwap)->Name("single/swap");
 BENCHMARK(MultiSwap)->Name("multi/swap")->Arg(4)->Arg(16);
 BENCHMARK(AttachDetach)->Name("attach_detach");
+BENCHMARK(MultiSwapCounted)->Name("multi/swap/counted")->Arg(4);
+BENCHMARK(AttachDetachCounted)->Name("attach_detach/counted");
 BENCHMARK(SetIds)->Name("set/ids");
 BENCHMARK(SetIdsAttr)->Name("set/ids+attr");
 BENCHMARK_MAIN();
