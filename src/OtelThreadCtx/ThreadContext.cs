@@ -76,9 +76,8 @@ public static unsafe class ThreadContext
     internal static void Publish(Vector128<byte> traceId, ulong spanId, byte flags, ThreadContextAttributes? attributes) =>
         Publish((byte*)&traceId, (byte*)&spanId, flags, attributes);
 
-    /// <summary>As above, with the ids already in memory (16 + 8 bytes). The ids are read by the library with one
-    /// 16-byte and one 8-byte load: keep them in memory written long before (or with stores of the same width), since a
-    /// load that spans two recent narrower stores stalls (store forwarding fails).</summary>
+    /// <summary>As above, with the ids already in memory (16 + 8 bytes, as the record holds them); the Activity publisher
+    /// passes the ids it computed once per Activity this way, without copying them.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Publish(byte* traceId, byte* spanId, byte flags, ThreadContextAttributes? attributes)
     {
