@@ -25,6 +25,9 @@ public sealed unsafe class ThreadContextRecord : IDisposable
     /// <summary>This record's value in <see cref="RecordRegistry"/>, carried by the native record.</summary>
     private nuint registration;
 
+    /// <summary>The registry generation of this record's handle (checked when the handle is resolved).</summary>
+    internal ushort RegistrationGeneration;
+
     /// <summary>Creates an empty, valid record (or a no-op one where the API is unsupported).</summary>
     public ThreadContextRecord()
     {
