@@ -8,7 +8,8 @@ using OtelThreadCtx.Build.Tasks.Verification;
 namespace OtelThreadCtx.Build.Tasks;
 
 /// <summary>Step 3, compile: each C source to an object (default) or ThinLTO bitcode (inline), and a
-/// compile_commands.json beside them.</summary>
+/// compile_commands.json. Where each object and the command record go is the targets' decision (item metadata
+/// ObjectFile, CompileCommandsFile); the task only checks that two sources do not share an object.</summary>
 public sealed class CompileNativeTask : NativeStepTask
 {
     [Required]
@@ -28,6 +29,10 @@ public sealed class CompileNativeTask : NativeStepTask
 
     [Required]
     public string IntermediateDirectory { get; set; } = string.Empty;
+
+    /// <summary>Where compile_commands.json goes (the verify step reads it back into the report).</summary>
+    [Required]
+    public string CompileCommandsFile { get; set; } = string.Empty;
 
     [Output]
     public ITaskItem[] ObjectFiles { get; private set; } = [];
@@ -51,7 +56,9 @@ public sealed class CompileNativeTask : NativeStepTask
         var jobs = Sources.Select(source =>
         {
             var sourcePath = Path.GetFullPath(source.ItemSpec);
-            var objectPath = Path.GetFullPath(Path.Combine(IntermediateDirectory, Path.GetFileNameWithoutExtension(sourcePath) + ".o"));
+            var objectPath = Path.GetFullPath(source.GetMetadata("ObjectFile") is { Length: > 0 } given
+                ? given
+                : Path.Combine(IntermediateDirectory, Path.GetFileNameWithoutExtension(sourcePath) + ".o"));
             return (Source: sourcePath, Object: objectPath, Invocation: CompileCommandBuilder.Build(settings, sourcePath, objectPath));
         }).ToList();
 
@@ -104,7 +111,7 @@ public sealed class CompileNativeTask : NativeStepTask
         }
 
         var entries = jobs.Select(j => new CompileCommandEntry(Path.GetDirectoryName(j.Source)!, j.Source, j.Object, j.Invocation.ToArgv(), j.Invocation.ToCommandLine())).ToList();
-        CommandRecords.WriteCompile(Path.Combine(IntermediateDirectory, "compile_commands.json"), entries);
+        CommandRecords.WriteCompile(Path.GetFullPath(CompileCommandsFile), entries);
         ObjectFiles = jobs.Select(j => (ITaskItem)new TaskItem(j.Object)).ToArray();
         Log.LogMessage(MessageImportance.High, "OtelThreadCtx: compiled {0} source(s) ({1}).", jobs.Count, settings.Mode == NativeBuildMode.Inline ? "ThinLTO bitcode" : "objects, TLSDESC");
         return true;

@@ -7,7 +7,7 @@ using OtelThreadCtx.Build.Tasks.Verification;
 namespace OtelThreadCtx.Build.Tasks;
 
 /// <summary>Step 4, link: the objects into the shared library through ld.lld (hardened, version script;
-/// inline: ThinLTO with TLSDESC code generation). Writes link-command.json beside the library.</summary>
+/// inline: ThinLTO with TLSDESC code generation). Writes the command record where the targets say (LinkCommandFile).</summary>
 public sealed class LinkNativeTask : NativeStepTask
 {
     [Required]
@@ -20,6 +20,10 @@ public sealed class LinkNativeTask : NativeStepTask
     public string OutputPath { get; set; } = string.Empty;
 
     public string? ExtraFlags { get; set; }
+
+    /// <summary>Where the link command record goes (the verify step reads it back into the report).</summary>
+    [Required]
+    public string LinkCommandFile { get; set; } = string.Empty;
 
     /// <summary>OtelThreadCtxLinkArgument items: one linker-driver argument each.</summary>
     public ITaskItem[] ExtraArguments { get; set; } = [];
@@ -71,7 +75,7 @@ public sealed class LinkNativeTask : NativeStepTask
             return false;
         }
 
-        CommandRecords.WriteLink(output + ".link-command.json", new LinkCommandEntry(output, invocation.ToArgv(), invocation.ToCommandLine()));
+        CommandRecords.WriteLink(Path.GetFullPath(LinkCommandFile), new LinkCommandEntry(output, invocation.ToArgv(), invocation.ToCommandLine()));
         Log.LogMessage(MessageImportance.High, "OtelThreadCtx: linked {0} ({1}{2}).", output,
             mode == NativeBuildMode.Inline ? "ThinLTO, shim inlined" : "default", LinkCommandBuilder.UsesLld(settings) ? ", ld.lld" : ", system linker");
         return true;
