@@ -24,6 +24,9 @@ public sealed class CompileNativeTask : NativeStepTask
     /// <summary>OtelThreadCtxCompileArgument items: one compiler argument each.</summary>
     public ITaskItem[] ExtraArguments { get; set; } = [];
 
+    /// <summary>OtelThreadCtxPathMap items: a folder (the item) and the stable prefix that replaces it (metadata To).</summary>
+    public ITaskItem[] PathMaps { get; set; } = [];
+
     /// <summary>Where the package's own C sources live (OtelThreadCtxNativeSourceRoot), to word the fix for a failure.</summary>
     public string? PackageSourceRoot { get; set; }
 
@@ -50,16 +53,20 @@ public sealed class CompileNativeTask : NativeStepTask
             Defines = Defines,
             ExtraCompileFlags = Arguments(ExtraFlags, ExtraArguments),
             Sysroot = string.IsNullOrWhiteSpace(Sysroot) ? null : Sysroot,
+            PathMaps = PathMaps.Where(m => !string.IsNullOrEmpty(m.GetMetadata("To")))
+                .Select(m => (Path.TrimEndingDirectorySeparator(Path.GetFullPath(m.ItemSpec)) + "/", m.GetMetadata("To"))).ToList(),
         };
 
         Directory.CreateDirectory(IntermediateDirectory);
         var jobs = Sources.Select(source =>
         {
             var sourcePath = Path.GetFullPath(source.ItemSpec);
+            // The compiler runs in the source's folder and is given the file name alone: the name becomes the module's
+            // identifier in ThinLTO bitcode (and the hash of promoted symbols), which must not depend on the folder.
             var objectPath = Path.GetFullPath(source.GetMetadata("ObjectFile") is { Length: > 0 } given
                 ? given
                 : Path.Combine(IntermediateDirectory, Path.GetFileNameWithoutExtension(sourcePath) + ".o"));
-            return (Source: sourcePath, Object: objectPath, Invocation: CompileCommandBuilder.Build(settings, sourcePath, objectPath));
+            return (Source: sourcePath, Object: objectPath, Invocation: CompileCommandBuilder.Build(settings, Path.GetFileName(sourcePath), objectPath));
         }).ToList();
 
         var duplicate = jobs.GroupBy(j => j.Object, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);

@@ -33,6 +33,7 @@ public static class CompileCommandBuilder
             args.Add("-mtls-dialect=gnu2");
         }
 
+        args.AddRange(settings.PathMaps.Select(m => $"-ffile-prefix-map={m.From}={m.To}"));
         args.AddRange(settings.Defines.Select(d => "-D" + d));
         args.AddRange(settings.IncludeDirectories.Select(i => "-I" + i));
         args.AddRange(settings.ExtraCompileFlags);

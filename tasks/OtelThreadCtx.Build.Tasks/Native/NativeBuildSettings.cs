@@ -12,6 +12,10 @@ public sealed record NativeBuildSettings(NativeBuildMode Mode, TargetArchitectur
 
     public IReadOnlyList<string> Defines { get; init; } = [];
 
+    /// <summary>Folder prefixes rewritten in everything the compiler records (debug info, __FILE__), so that the library's
+    /// bytes do not depend on where the sources or the project sit: (from, to) pairs, in order.</summary>
+    public IReadOnlyList<(string From, string To)> PathMaps { get; init; } = [];
+
     /// <summary>Extra compiler flags (OtelThreadCtxCFlags), appended after the build's own.</summary>
     public IReadOnlyList<string> ExtraCompileFlags { get; init; } = [];
 

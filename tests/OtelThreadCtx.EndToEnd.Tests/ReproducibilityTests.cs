@@ -1,0 +1,53 @@
+using System.Security.Cryptography;
+using OtelThreadCtx.EndToEnd.Tests.Infrastructure;
+
+namespace OtelThreadCtx.EndToEnd.Tests;
+
+/// <summary>Same sources, same tools, different folders: the same bytes (issue 14, part 1). The project and source
+/// folders are recorded under stable names (-ffile-prefix-map), so no path of the build machine reaches the library.</summary>
+public sealed class ReproducibilityTests
+{
+    private static string CopyOfTheSources(string folderName)
+    {
+        var root = Path.Combine(Directory.CreateTempSubdirectory("otc-repro-").FullName, folderName, "native");
+        foreach (var file in Directory.EnumerateFiles(Repo.Path("native"), "*", SearchOption.AllDirectories)
+                     .Where(f => f.EndsWith(".c", StringComparison.Ordinal) || f.EndsWith(".h", StringComparison.Ordinal) || f.EndsWith(".map", StringComparison.Ordinal)))
+        {
+            var target = Path.Combine(root, Path.GetRelativePath(Repo.Path("native"), file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+
+        return root + "/";
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Two_clones_in_different_folders_build_byte_identical_libraries(bool inline)
+    {
+        var hashes = new List<string>();
+        foreach (var folder in new[] { "a", "a-much-longer-folder-name" })
+        {
+            var sources = CopyOfTheSources(folder);
+            using var build = new NativeBuild($"<PropertyGroup><OtelThreadCtxNativeSourceRoot>{sources}</OtelThreadCtxNativeSourceRoot></PropertyGroup>");
+            var result = await build.BuildAsync(new Dictionary<string, string>
+            {
+                ["OtelThreadCtxInline"] = inline ? "true" : "false",
+                ["OtelThreadCtxClangPath"] = Tools.Find("clang-19"),
+                ["OtelThreadCtxLldPath"] = Tools.Find("ld.lld-19"),
+            });
+            Assert.True(result.ExitCode == 0, result.StandardOutput + result.StandardError);
+
+            var bytes = await File.ReadAllBytesAsync(build.OutputLibrary);
+            var text = System.Text.Encoding.Latin1.GetString(bytes);
+            Assert.DoesNotContain(sources.TrimEnd('/'), text, StringComparison.Ordinal);
+            Assert.DoesNotContain(build.Directory, text, StringComparison.Ordinal);
+            Assert.Contains("/otel_thread_ctx/", text, StringComparison.Ordinal);
+            hashes.Add(Convert.ToHexString(SHA256.HashData(bytes)));
+            Directory.Delete(Path.GetDirectoryName(Path.GetDirectoryName(sources.TrimEnd('/')))!, recursive: true);
+        }
+
+        Assert.Equal(hashes[0], hashes[1]);
+    }
+}
