@@ -72,13 +72,17 @@ public sealed class VerifyLibraryTask : NativeStepTask
             }
         }
 
+        var compile = CommandRecords.ReadCompile(CompileCommandsFile);
+        var sources = compile.Select(c => Path.GetFullPath(Path.Combine(c.Directory, c.File))).Where(File.Exists).Distinct(StringComparer.Ordinal)
+            .ToDictionary(path => path, Sha256, StringComparer.Ordinal);
         var report = new VerificationReport(
             VerificationReport.CurrentSchemaVersion, library, File.Exists(library) ? Sha256(library) : null,
             mode.ToString().ToLowerInvariant(), $"linux-{architecture.Name}", Passed, tools,
-            CommandRecords.ReadCompile(CompileCommandsFile), CommandRecords.ReadLink(LinkCommandFile),
+            compile, CommandRecords.ReadLink(LinkCommandFile),
             outcome.Commands,
             checks.Select(c => new CheckReport(c.Id, c.Passed, c.Code, c.Message, c.Evidence)).ToList(),
-            errors);
+            errors,
+            sources);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(ReportPath))!);
         await File.WriteAllTextAsync(ReportPath, report.ToJson(), CancellationToken).ConfigureAwait(false);
 

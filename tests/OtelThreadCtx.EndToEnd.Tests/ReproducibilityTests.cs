@@ -45,6 +45,13 @@ public sealed class ReproducibilityTests
             Assert.DoesNotContain(build.Directory, text, StringComparison.Ordinal);
             Assert.Contains("/otel_thread_ctx/", text, StringComparison.Ordinal);
             hashes.Add(Convert.ToHexString(SHA256.HashData(bytes)));
+
+            // Provenance: the report names the library's hash and each compiled source's.
+            using var report = NativeBuild.ReadReport(build.OutputReport);
+            Assert.Equal(hashes[^1], report.RootElement.GetProperty("sha256").GetString(), ignoreCase: true);
+            var shim = Path.Combine(sources, "src", "tls_shim.c");
+            Assert.Equal(Convert.ToHexString(SHA256.HashData(await File.ReadAllBytesAsync(shim))),
+                report.RootElement.GetProperty("sourceSha256").GetProperty(shim).GetString(), ignoreCase: true);
             Directory.Delete(Path.GetDirectoryName(Path.GetDirectoryName(sources.TrimEnd('/')))!, recursive: true);
         }
 

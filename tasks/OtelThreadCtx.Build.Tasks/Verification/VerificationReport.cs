@@ -25,9 +25,11 @@ public sealed record VerificationReport(
     LinkCommandEntry? Link,
     IReadOnlyList<string> InspectionCommands,
     IReadOnlyList<CheckReport> Checks,
-    IReadOnlyList<string> Errors)
+    IReadOnlyList<string> Errors,
+    IReadOnlyDictionary<string, string>? SourceSha256 = null)
 {
-    public const int CurrentSchemaVersion = 1;
+    /// <summary>2: adds sourceSha256 (each compiled source's SHA-256, for provenance checks).</summary>
+    public const int CurrentSchemaVersion = 2;
 
     public static readonly JsonSerializerOptions JsonOptions = new()
     {
