@@ -43,6 +43,9 @@ public sealed class VerifyLibraryTask : NativeStepTask
     /// deleted otherwise, so that incremental builds can repeat the warnings and never call the library verified.</summary>
     public string? UnverifiedMarkerPath { get; set; }
 
+    /// <summary>The library's debug file, when its DWARF was moved out (recorded with its sha256).</summary>
+    public string? DebugFile { get; set; }
+
     protected override async Task<bool> ExecuteAsync()
     {
         var mode = BuildMode;
@@ -82,7 +85,9 @@ public sealed class VerifyLibraryTask : NativeStepTask
             outcome.Commands,
             checks.Select(c => new CheckReport(c.Id, c.Passed, c.Code, c.Message, c.Evidence)).ToList(),
             errors,
-            sources);
+            sources,
+            !string.IsNullOrEmpty(DebugFile) && File.Exists(DebugFile) ? Path.GetFullPath(DebugFile) : null,
+            !string.IsNullOrEmpty(DebugFile) && File.Exists(DebugFile) ? Sha256(DebugFile) : null);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(ReportPath))!);
         await File.WriteAllTextAsync(ReportPath, report.ToJson(), CancellationToken).ConfigureAwait(false);
 

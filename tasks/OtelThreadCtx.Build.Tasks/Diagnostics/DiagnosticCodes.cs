@@ -40,6 +40,8 @@ public static class DiagnosticCodes
     public const string HardeningMissing = "OTC4006";
     public const string ToolOutputUnreadable = "OTC4007";
     public const string InspectionToolFailed = "OTC4008";
+    public const string ObjcopyNotFound = "OTC4009";
+    public const string DebugSplitFailed = "OTC4010";
 
     // 6xxx: running tools.
     public const string ToolTimedOut = "OTC6001";

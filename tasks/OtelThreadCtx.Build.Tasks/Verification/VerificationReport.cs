@@ -26,9 +26,11 @@ public sealed record VerificationReport(
     IReadOnlyList<string> InspectionCommands,
     IReadOnlyList<CheckReport> Checks,
     IReadOnlyList<string> Errors,
-    IReadOnlyDictionary<string, string>? SourceSha256 = null)
+    IReadOnlyDictionary<string, string>? SourceSha256 = null,
+    string? DebugFile = null,
+    string? DebugSha256 = null)
 {
-    /// <summary>2: adds sourceSha256 (each compiled source's SHA-256, for provenance checks).</summary>
+    /// <summary>2: adds sourceSha256 (each compiled source's SHA-256) and the debug file with its SHA-256.</summary>
     public const int CurrentSchemaVersion = 2;
 
     public static readonly JsonSerializerOptions JsonOptions = new()
