@@ -124,21 +124,16 @@ public sealed class ActivityThreadContextPublisher : IDisposable
         }
     }
 
-    /// <summary>An explicit change of Activity.Current on this thread. The entry published last here is the hint
-    /// for finding the new one (its parent, its child or itself); one thread-static access covers reading and updating it.</summary>
-    private void OnCurrentChanged(object? sender, ActivityChangedEventArgs e)
-    {
-        ref var hint = ref threadEntry;
-        var entry = e.Current is { } activity && Volatile.Read(ref disposed) == 0 ? EntryFor(activity, hint) : null;
-        hint = entry;
-        published.Value = entry;
-    }
+    private void OnCurrentChanged(object? sender, ActivityChangedEventArgs e) => Publish(e.Current);
 
-    /// <summary>Sets the flowing value; its change notification does the publishing.</summary>
+    /// <summary>Sets the flowing value; its change notification does the publishing. The entry published last on this
+    /// thread is the hint for finding the new one (its parent, its child or itself); one thread-static access covers
+    /// reading and updating it.</summary>
     private void Publish(Activity? activity)
     {
-        var entry = activity is null || Volatile.Read(ref disposed) != 0 ? null : EntryFor(activity, threadEntry);
-        threadEntry = entry;
+        ref var hint = ref threadEntry;
+        var entry = activity is not null && Volatile.Read(ref disposed) == 0 ? EntryFor(activity, hint) : null;
+        hint = entry;
         published.Value = entry;
     }
 
