@@ -34,6 +34,7 @@ public sealed class ActivityThreadContextPublisher : IDisposable
     private readonly AsyncLocal<ActivityEntry?> published;
     private readonly ThreadContextKey[] keys;
     private readonly string[] tagNames;
+    private readonly Func<Activity, bool>? filter;
     private int disposed;
 
     /// <summary>The entry this publisher last published on the calling thread (equal to <see cref="published"/>'s value
@@ -45,6 +46,7 @@ public sealed class ActivityThreadContextPublisher : IDisposable
     {
         tagNames = [.. options.AttributeTagNames];
         keys = tagNames.Select(ThreadContextKeys.Register).ToArray();
+        filter = options.Filter;
         published = new AsyncLocal<ActivityEntry?>(OnPublishedChanged);
     }
 
@@ -110,7 +112,7 @@ public sealed class ActivityThreadContextPublisher : IDisposable
     public void Refresh(Activity activity)
     {
         ArgumentNullException.ThrowIfNull(activity);
-        if (!ThreadContext.IsSupported || Volatile.Read(ref disposed) != 0)
+        if (!ThreadContext.IsSupported || Volatile.Read(ref disposed) != 0 || (filter is not null && !filter(activity)))
         {
             return;
         }
@@ -131,10 +133,26 @@ public sealed class ActivityThreadContextPublisher : IDisposable
     /// reading and updating it.</summary>
     private void Publish(Activity? activity)
     {
+        if (filter is not null)
+        {
+            activity = NearestAccepted(activity, filter);
+        }
+
         ref var hint = ref threadEntry;
         var entry = activity is not null && Volatile.Read(ref disposed) == 0 ? EntryFor(activity, hint) : null;
         hint = entry;
         published.Value = entry;
+    }
+
+    /// <summary>The Activity itself if the filter accepts it, else its nearest in-process ancestor that it accepts.</summary>
+    private static Activity? NearestAccepted(Activity? activity, Func<Activity, bool> filter)
+    {
+        while (activity is not null && !filter(activity))
+        {
+            activity = activity.Parent;
+        }
+
+        return activity;
     }
 
     /// <summary>Runs on the thread whose context changed: an explicit set (from <see cref="OnCurrentChanged"/>), or an

@@ -79,7 +79,8 @@ internal static class ResourceAttributes
         int or long or short or byte or uint => new AnyValue { IntValue = Convert.ToInt64(value, CultureInfo.InvariantCulture) },
         double or float => new AnyValue { DoubleValue = Convert.ToDouble(value, CultureInfo.InvariantCulture) },
         byte[] bytes => new AnyValue { BytesValue = ByteString.CopyFrom(bytes) },
-        IEnumerable<string> strings => new AnyValue { ArrayValue = new ArrayValue { Values = { strings.Select(x => new AnyValue { StringValue = x }) } } },
+        // Resource attribute arrays (string[], long[], bool[], double[]: what OpenTelemetry .NET resources hold).
+        System.Collections.IEnumerable items => new AnyValue { ArrayValue = new ArrayValue { Values = { items.Cast<object?>().Select(ToAnyValue) } } },
         _ => new AnyValue { StringValue = Convert.ToString(value, CultureInfo.InvariantCulture) ?? string.Empty },
     };
 }

@@ -1,0 +1,61 @@
+using System.Text;
+
+namespace OtelThreadCtx.OpenTelemetry;
+
+/// <summary>The startup check of <see cref="ThreadContextOptions"/> against the limits of OTEP 4947.</summary>
+internal static class ThreadContextOptionsValidator
+{
+    private const string ReservedPrefix = "threadlocal.";
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first name that breaks a limit and the fix.</summary>
+    public static void Validate(ThreadContextOptions options)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var newKeys = 0;
+        foreach (var name in options.AttributeTagNames)
+        {
+            if (string.IsNullOrEmpty(name))
+            {
+                throw Invalid("an attribute tag name is empty", "remove it from AttributeTagNames");
+            }
+
+            if (!seen.Add(name))
+            {
+                throw Invalid($"the attribute tag name '{name}' is listed twice", "list each tag once");
+            }
+
+            if (Encoding.UTF8.GetByteCount(name) > ThreadContextOptions.MaxTagNameLength)
+            {
+                throw Invalid($"the attribute tag name '{name[..32]}…' is {Encoding.UTF8.GetByteCount(name)} UTF-8 bytes long (at most {ThreadContextOptions.MaxTagNameLength})", "use the tag's semantic-convention name");
+            }
+
+            if (name.StartsWith(ReservedPrefix, StringComparison.Ordinal))
+            {
+                throw Invalid($"the attribute tag name '{name}' is in the '{ReservedPrefix}' namespace, which the process context reserves for the thread-context schema", "rename the tag");
+            }
+
+            if (!ThreadContextKeys.TryGet(name, out _))
+            {
+                newKeys++;
+            }
+        }
+
+        var registered = ThreadContextKeys.Names.Count;
+        if (registered + newKeys > ThreadContextKeys.MaxKeys)
+        {
+            throw Invalid(
+                $"{newKeys} new attribute keys would join the {registered} already registered in this process, over the {ThreadContextKeys.MaxKeys} keys a one-byte key index can name",
+                "publish fewer distinct tags");
+        }
+
+        // Every attribute takes at least its two-byte header in the record: more tags than that can never all be published.
+        var most = ThreadContextRecord.AttributeCapacity / 2;
+        if (seen.Count > most)
+        {
+            throw Invalid($"{seen.Count} attribute tags cannot fit in a record's {ThreadContextRecord.AttributeCapacity} attribute bytes (at most {most} even with empty values)", "publish fewer tags");
+        }
+    }
+
+    private static ArgumentException Invalid(string found, string fix) =>
+        new($"AddThreadContext: {found}. OTEP 4947 thread context names each attribute by a one-byte index into the process context's key map. Fix: {fix} (ThreadContextOptions.AttributeTagNames).", "configure");
+}

@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using OpenTelemetry;
+
+namespace OtelThreadCtx.OpenTelemetry;
+
+/// <summary>Ties publishing to one TracerProvider's life: made when the provider is built (it starts the Activity
+/// publisher and, in ASP.NET Core apps, the routing observer), shut down and disposed with the provider (it stops them).
+/// As a processor it sees the Activities the provider records; the first one publishes the provider's resource as the
+/// process context (the provider's resource is built after its processors are made, so this is the first moment it
+/// can be read).</summary>
+internal sealed class ThreadContextProcessor : BaseProcessor<Activity>
+{
+    private readonly bool publishProcessContext;
+    private readonly ActivityThreadContextPublisher publisher;
+    private readonly AspNetCoreRouteObserver? routing;
+    private int resourcePublished;
+    private int stopped;
+
+    /// <param name="tagNames">The checked tag names (a copy: later changes to the options do not reach here).</param>
+    /// <param name="publishProcessContext">Whether the provider's resource becomes the process context.</param>
+    /// <param name="aspNetCoreRouting">Whether to follow ASP.NET Core routing.</param>
+    public ThreadContextProcessor(IReadOnlyList<string> tagNames, bool publishProcessContext, bool aspNetCoreRouting)
+    {
+        this.publishProcessContext = publishProcessContext;
+        var publisherOptions = new ActivityPublisherOptions { Filter = IsPublished };
+        foreach (var name in tagNames)
+        {
+            publisherOptions.AttributeTagNames.Add(name);
+        }
+
+        publisher = ActivityThreadContextPublisher.Start(publisherOptions);
+        if (aspNetCoreRouting && ThreadContext.IsSupported)
+        {
+            routing = AspNetCoreRouteObserver.Start(publisher);
+        }
+    }
+
+    /// <summary>The publisher this processor runs; for tests.</summary>
+    internal ActivityThreadContextPublisher Publisher => publisher;
+
+    /// <summary>Published: Activities the provider samples in (recorded and exported), so that every span id a profile
+    /// sample carries names a span the trace backend receives. An Activity sampled out (or only recorded, not sampled)
+    /// publishes its nearest sampled ancestor in the process, or nothing. Suppressed instrumentation creates no
+    /// Activity at all, so its caller's context stays published.</summary>
+    internal static bool IsPublished(Activity activity) => activity.Recorded && activity.IsAllDataRequested;
+
+    public override void OnStart(Activity data)
+    {
+        if (Volatile.Read(ref resourcePublished) == 0)
+        {
+            PublishResource();
+        }
+    }
+
+    /// <summary>Publishes the provider's resource once (also on demand, for tests and for apps that want it before
+    /// the first Activity).</summary>
+    internal void PublishResource()
+    {
+        if (!publishProcessContext || Interlocked.Exchange(ref resourcePublished, 1) != 0 || ParentProvider is not { } provider)
+        {
+            return;
+        }
+
+        var resource = provider.GetResource();
+        // The SDK's resource already holds what OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES say.
+        OtelProcessContext.Publish(resource.Attributes.Select(static a => new KeyValuePair<string, object?>(a.Key, a.Value)), includeEnvironment: false);
+    }
+
+    protected override bool OnShutdown(int timeoutMilliseconds)
+    {
+        Stop();
+        return true;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            Stop();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    private void Stop()
+    {
+        if (Interlocked.Exchange(ref stopped, 1) != 0)
+        {
+            return;
+        }
+
+        routing?.Dispose();
+        publisher.Dispose();
+    }
+}
