@@ -38,4 +38,10 @@ export OTC_BENCH_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknow
 dotnet run --project tests/OtelThreadCtx.Benchmarks -c Release -- \
   --libraries "$native" --native-default "$out/native-default.json" --native-inline "$out/native-inline.json" \
   --output "$target" $short --filter "${OTC_BENCH_FILTER:-*}" --artifacts "$out/bdn" > "$out/bdn.log" 2>&1 || { tail -50 "$out/bdn.log"; exit 1; }
+
+# ASP.NET Core: requests/s and server CPU per request with and without AddThreadContext(), two server processes, one run.
+dotnet build tests/OtelThreadCtx.AspNetCoreLoad -c Release -nodeReuse:false -v:q
+load_args="--requests 20000 --rounds 6"; [ -n "$short" ] && load_args="--requests 500 --rounds 1"
+dotnet tests/OtelThreadCtx.AspNetCoreLoad/bin/Release/net10.0/OtelThreadCtx.AspNetCoreLoad.dll compare $load_args --output "$out/aspnetcore.md" > /dev/null
+{ echo; cat "$out/aspnetcore.md"; } >> "$target"
 cat "$target"

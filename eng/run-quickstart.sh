@@ -8,5 +8,6 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 MSBUILDDISABLENODEREUSE=1
 dotnet build OtelThreadCtx.Build.sln -c Release -nodeReuse:false
 rm -rf artifacts/packages artifacts/sample-packages
 dotnet pack src/OtelThreadCtx/OtelThreadCtx.csproj -c Release --no-build -o artifacts/packages -nodeReuse:false
+dotnet pack src/OtelThreadCtx.OpenTelemetry/OtelThreadCtx.OpenTelemetry.csproj -c Release --no-build -o artifacts/packages -nodeReuse:false
 dotnet build samples/Quickstart/Quickstart.csproj -c Release -p:OtelThreadCtxInline=true -nodeReuse:false
 dotnet run --project samples/Quickstart/Quickstart.csproj -c Release --no-build

@@ -2,7 +2,7 @@ using CliWrap.Buffered;
 
 namespace OtelThreadCtx.EndToEnd.Tests.Infrastructure;
 
-/// <summary>Packs OtelThreadCtx once into a temporary local feed, with a fresh NuGet packages folder that
+/// <summary>Packs OtelThreadCtx, OtelThreadCtx.Sdk and OtelThreadCtx.OpenTelemetry once into a temporary local feed, with a fresh NuGet packages folder that
 /// every consumer project of the run restores into.</summary>
 public sealed class PackageFeed : IAsyncLifetime
 {
@@ -27,6 +27,10 @@ public sealed class PackageFeed : IAsyncLifetime
         var sdk = await Tools.RunAsync("dotnet",
             ["pack", Repo.Path("sdk", "OtelThreadCtx.Sdk.csproj"), "-c", "Release", "--no-build", "-o", Feed, $"-p:Version={Version}", "-nodeReuse:false"]);
         Assert.True(sdk.ExitCode == 0, "dotnet pack (SDK) failed:\n" + sdk.StandardOutput + sdk.StandardError);
+
+        var openTelemetry = await Tools.RunAsync("dotnet",
+            ["pack", Repo.Path("src", "OtelThreadCtx.OpenTelemetry", "OtelThreadCtx.OpenTelemetry.csproj"), "-c", "Release", "--no-build", "-o", Feed, $"-p:Version={Version}", "-nodeReuse:false"]);
+        Assert.True(openTelemetry.ExitCode == 0, "dotnet pack (OpenTelemetry) failed:\n" + openTelemetry.StandardOutput + openTelemetry.StandardError);
     }
 
     public Task DisposeAsync()
