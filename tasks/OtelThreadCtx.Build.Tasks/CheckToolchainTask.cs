@@ -14,6 +14,9 @@ public sealed class CheckToolchainTask : NativeStepTask
     [Required]
     public ITaskItem? ReadElf { get; set; }
 
+    /// <summary>rustc's LLVM version when a Rust crate joins the link (ResolveRustToolchainTask's LlvmVersion).</summary>
+    public string? RustLlvmVersion { get; set; }
+
     protected override Task<bool> ExecuteAsync()
     {
         var architecture = Target;
@@ -23,7 +26,7 @@ public sealed class CheckToolchainTask : NativeStepTask
             return Task.FromResult(false);
         }
 
-        var requirements = new ToolchainRequirements(BuildMode, architecture);
+        var requirements = new ToolchainRequirements(BuildMode, architecture) { RustLlvmVersion = RustLlvm(RustLlvmVersion) };
         var compiler = ToolItems.FromItem(Compiler, ToolKind.CCompiler);
         var linker = ToolItems.FromItem(Linker, ToolKind.Linker);
         var tools = new[] { compiler, linker, ToolItems.FromItem(Nm, ToolKind.Nm), ToolItems.FromItem(ReadElf, ToolKind.ReadElf) };

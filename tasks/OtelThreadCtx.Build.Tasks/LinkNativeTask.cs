@@ -25,6 +25,10 @@ public sealed class LinkNativeTask : NativeStepTask
     [Required]
     public string LinkCommandFile { get; set; } = string.Empty;
 
+    /// <summary>Static libraries from Rust crates (BuildRustCrateTask): linked after the objects, each function the version
+    /// script exports pulled out of them (nothing references an archive's exports otherwise).</summary>
+    public ITaskItem[] StaticLibraries { get; set; } = [];
+
     /// <summary>OtelThreadCtxLinkArgument items: one linker-driver argument each.</summary>
     public ITaskItem[] ExtraArguments { get; set; } = [];
 
@@ -46,7 +50,8 @@ public sealed class LinkNativeTask : NativeStepTask
         var output = Path.GetFullPath(OutputPath);
         Directory.CreateDirectory(Path.GetDirectoryName(output)!);
         File.Delete(output);
-        var invocation = LinkCommandBuilder.Build(settings, ObjectFiles.Select(o => Path.GetFullPath(o.ItemSpec)).ToList(), Path.GetFullPath(VersionScript), output);
+        var invocation = LinkCommandBuilder.Build(settings, ObjectFiles.Select(o => Path.GetFullPath(o.ItemSpec)).ToList(), Path.GetFullPath(VersionScript), output,
+            StaticLibraries.Select(l => Path.GetFullPath(l.ItemSpec)).ToList());
         Log.LogMessage(MessageImportance.Normal, "OtelThreadCtx: {0}", invocation.ToCommandLine());
 
         PendingOutputs.Add(output);

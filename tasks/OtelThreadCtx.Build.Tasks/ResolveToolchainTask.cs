@@ -32,6 +32,9 @@ public sealed class ResolveToolchainTask : OtelThreadCtxTask
 
     public bool UseRustLld { get; set; } = true;
 
+    /// <summary>rustc's LLVM version when a Rust crate joins the link (ResolveRustToolchainTask's LlvmVersion).</summary>
+    public string? RustLlvmVersion { get; set; }
+
     [Output]
     public ITaskItem? Compiler { get; private set; }
 
@@ -72,7 +75,7 @@ public sealed class ResolveToolchainTask : OtelThreadCtxTask
             UseRustToolchain = UseRustLld,
         };
 
-        var requirements = new ToolchainRequirements(mode, architecture);
+        var requirements = new ToolchainRequirements(mode, architecture) { RustLlvmVersion = RustLlvm(RustLlvmVersion) };
         var resolver = new ToolResolver(Tools);
         var ok = true;
 

@@ -46,6 +46,16 @@ public sealed class VerifyLibraryTask : NativeStepTask
     /// <summary>The library's debug file, when its DWARF was moved out (recorded with its sha256).</summary>
     public string? DebugFile { get; set; }
 
+    /// <summary>Inline builds with a Rust layer: disassemble the library and check that every exported function that
+    /// touches the slot holds the TLSDESC sequence itself (OTC4011).</summary>
+    public bool CheckExportedFunctions { get; set; }
+
+    /// <summary>objdump (GNU or LLVM) for that check; empty: the one beside readelf, then objdump / llvm-objdump on PATH.</summary>
+    public string? Disassembler { get; set; }
+
+    /// <summary>What cargo built (BuildRustCrateTask's record), copied into the report.</summary>
+    public string? RustBuildFile { get; set; }
+
     protected override async Task<bool> ExecuteAsync()
     {
         var mode = BuildMode;
@@ -59,6 +69,20 @@ public sealed class VerifyLibraryTask : NativeStepTask
         var checks = outcome.Inspection is { } inspection
             ? LibraryChecks.Run(inspection, new VerificationExpectations(mode, architecture, ShimSymbol, TlsSymbol))
             : [];
+        if (outcome.Inspection is { } inspected && CheckExportedFunctions && mode == NativeBuildMode.Inline)
+        {
+            var (check, command, failure) = await DisassemblyCheckAsync(library, readElf.Path, inspected, new VerificationExpectations(mode, architecture, ShimSymbol, TlsSymbol)).ConfigureAwait(false);
+            outcome = outcome with
+            {
+                Commands = [.. outcome.Commands, .. command is null ? Array.Empty<string>() : [command]],
+                Error = outcome.Error ?? failure,
+            };
+            if (check is not null)
+            {
+                checks = [.. checks, check];
+            }
+        }
+
         var errors = outcome.Error is { } error ? new[] { error.ToString() } : [];
         Passed = outcome.Error is null && checks.All(c => c.Passed);
 
@@ -87,7 +111,8 @@ public sealed class VerifyLibraryTask : NativeStepTask
             errors,
             sources,
             !string.IsNullOrEmpty(DebugFile) && File.Exists(DebugFile) ? Path.GetFullPath(DebugFile) : null,
-            !string.IsNullOrEmpty(DebugFile) && File.Exists(DebugFile) ? Sha256(DebugFile) : null);
+            !string.IsNullOrEmpty(DebugFile) && File.Exists(DebugFile) ? Sha256(DebugFile) : null,
+            RustBuildRecord.Read(RustBuildFile));
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(ReportPath))!);
         await File.WriteAllTextAsync(ReportPath, report.ToJson(), CancellationToken).ConfigureAwait(false);
 
@@ -138,6 +163,50 @@ public sealed class VerifyLibraryTask : NativeStepTask
         }
 
         return true;
+    }
+
+    private async Task<(CheckResult? Check, string? Command, Diagnostics.BuildDiagnostic? Error)> DisassemblyCheckAsync(
+        string library, string readElfPath, LibraryInspection inspection, VerificationExpectations expect)
+    {
+        var folder = Path.GetDirectoryName(readElfPath) ?? string.Empty;
+        var candidates = new List<string>();
+        if (!string.IsNullOrWhiteSpace(Disassembler))
+        {
+            candidates.Add(Disassembler);
+        }
+        else
+        {
+            candidates.Add(Path.Combine(folder, Path.GetFileName(readElfPath).Replace("readelf", "objdump", StringComparison.Ordinal)));
+            var path = (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':', StringSplitOptions.RemoveEmptyEntries);
+            // GNU objdump reads only the host's instruction set; LLVM's reads both.
+            var names = expect.Architecture.IsHost ? new[] { "objdump", "llvm-objdump" } : ["llvm-objdump"];
+            candidates.AddRange(path.SelectMany(p => names.Select(n => Path.Combine(p, n))));
+            candidates.AddRange(path.Where(Directory.Exists).SelectMany(p => Directory.EnumerateFiles(p, "llvm-objdump-*")).Order(StringComparer.Ordinal).Reverse());
+        }
+
+        var objdump = candidates.FirstOrDefault(Toolchain.ToolSearch.IsExecutableFile);
+        if (objdump is null)
+        {
+            return (null, null, new Diagnostics.BuildDiagnostic(Diagnostics.DiagnosticCodes.InspectionToolFailed,
+                $"No objdump to disassemble {library} with (looked for: {string.Join("; ", candidates.Distinct(StringComparer.Ordinal))}). Fix: apt-get install binutils (x86-64) or llvm-19 (any target), or set OtelThreadCtxObjdumpPath."));
+        }
+
+        var invocation = new Processes.ToolInvocation(objdump, ["-d", "--no-show-raw-insn", library]);
+        var result = await Tools.RunAsync(invocation, null, CancellationToken).ConfigureAwait(false);
+        if (!result.Succeeded)
+        {
+            return (null, invocation.ToCommandLine(), new Diagnostics.BuildDiagnostic(Diagnostics.DiagnosticCodes.InspectionToolFailed,
+                $"'{invocation.ToCommandLine()}' exited with {result.ExitCode}: {result.CombinedOutput.Trim()}. Fix: use an objdump that reads this target (llvm-objdump reads every one; OtelThreadCtxObjdumpPath)."));
+        }
+
+        try
+        {
+            return (ExportedFunctionChecks.Inlined(DisassemblyReader.Parse(result.StandardOutput), inspection, expect), invocation.ToCommandLine(), null);
+        }
+        catch (ToolOutputException e)
+        {
+            return (null, invocation.ToCommandLine(), new Diagnostics.BuildDiagnostic(Diagnostics.DiagnosticCodes.ToolOutputUnreadable, $"{e.Message}. Fix: use GNU or LLVM objdump (OtelThreadCtxObjdumpPath)."));
+        }
     }
 
     private static string Sha256(string path)

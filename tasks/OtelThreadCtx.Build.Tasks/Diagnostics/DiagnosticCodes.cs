@@ -12,6 +12,7 @@ public static class DiagnosticCodes
     public const string VersionUnreadable = "OTC1006";
     public const string ToolOfWrongKind = "OTC1008";
     public const string ExplicitToolIsDirectory = "OTC1009";
+    public const string RustToolchainNotFound = "OTC1010";
     public const string AppleToolchain = "OTC1101";
     public const string CompilerLacksTlsDesc = "OTC1102";
     public const string LldTooOld = "OTC1103";
@@ -19,6 +20,9 @@ public static class DiagnosticCodes
     public const string LinkerNotLld = "OTC1105";
     public const string InlineNeedsClang = "OTC1106";
     public const string CrossBuildNeedsClang = "OTC1107";
+    public const string ClangNewerThanRustc = "OTC1111";
+    public const string LldOlderThanRustc = "OTC1112";
+    public const string RustTargetNotInstalled = "OTC1113";
     public const string UnsupportedTarget = "OTC1201";
     public const string CrossSysrootMissing = "OTC1202";
 
@@ -27,6 +31,8 @@ public static class DiagnosticCodes
     public const string NoSources = "OTC2002";
     public const string DuplicateObjectName = "OTC2003";
     public const string CompileOutputMissing = "OTC2004";
+    public const string CargoBuildFailed = "OTC2005";
+    public const string RustStaticLibraryMissing = "OTC2006";
     public const string LinkFailed = "OTC3001";
     public const string VersionScriptMissing = "OTC3002";
     public const string LinkOutputMissing = "OTC3003";
@@ -42,6 +48,7 @@ public static class DiagnosticCodes
     public const string InspectionToolFailed = "OTC4008";
     public const string ObjcopyNotFound = "OTC4009";
     public const string DebugSplitFailed = "OTC4010";
+    public const string ExportedFunctionNotInlined = "OTC4011";
 
     // 6xxx: running tools.
     public const string ToolTimedOut = "OTC6001";

@@ -13,7 +13,7 @@ public static class LinkCommandBuilder
     ];
 
     public static ToolInvocation Build(
-        NativeBuildSettings settings, IReadOnlyList<string> objectPaths, string versionScript, string outputPath)
+        NativeBuildSettings settings, IReadOnlyList<string> objectPaths, string versionScript, string outputPath, IReadOnlyList<string>? staticLibraries = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(objectPaths);
@@ -22,6 +22,14 @@ public static class LinkCommandBuilder
 
         args.AddRange(["-shared", "-o", outputPath]);
         args.AddRange(objectPaths);
+        if (staticLibraries is { Count: > 0 })
+        {
+            // An archive member is linked only when something references it: require every exported function, so that
+            // the Rust functions (and nothing else of the archive's core library) are pulled in.
+            args.AddRange(VersionScript.ExportedNames(versionScript).Select(name => $"-Wl,--undefined={name}"));
+            args.AddRange(staticLibraries);
+        }
+
         args.AddRange(LinkerSelection(settings));
         args.Add($"-Wl,-soname,{Path.GetFileName(outputPath)}");
         args.Add($"-Wl,--version-script={versionScript}");

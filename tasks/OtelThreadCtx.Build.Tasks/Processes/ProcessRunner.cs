@@ -18,7 +18,7 @@ public sealed class ProcessRunner : IProcessRunner
     {
         var command = Cli.Wrap(invocation.ToolPath)
             .WithArguments(invocation.Arguments)
-            .WithEnvironmentVariables(CLocale)
+            .WithEnvironmentVariables(invocation.Environment.Count == 0 ? CLocale : new Dictionary<string, string?>(CLocale.Concat(invocation.Environment)))
             .WithValidation(CommandResultValidation.None);
         if (workingDirectory is not null)
         {

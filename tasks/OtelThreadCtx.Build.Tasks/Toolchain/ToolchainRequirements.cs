@@ -16,6 +16,10 @@ public sealed class ToolchainRequirements(NativeBuildMode mode, TargetArchitectu
 
     public TargetArchitecture Architecture { get; } = architecture;
 
+    /// <summary>The LLVM of the rustc whose bitcode joins the link (a Rust crate in an inline build), or null.
+    /// The clang must be no newer (LLVM reads older bitcode, not newer) and the LLD no older.</summary>
+    public ToolVersion? RustLlvmVersion { get; init; }
+
     private static string AptFix(string what) =>
         $"Fix: install a supported {what} (Debian/Ubuntu: 'apt-get install clang-19 lld-19 llvm-19'), or point the build at one with the property named above.";
 
@@ -85,6 +89,24 @@ public sealed class ToolchainRequirements(NativeBuildMode mode, TargetArchitectu
             || compiler.Identity.Version is not { } clangVersion || linker.Identity.Version is not { } lldVersion)
         {
             return null;
+        }
+
+        if (RustLlvmVersion is { } rust)
+        {
+            if (clangVersion.Major > rust.Major)
+            {
+                return new BuildDiagnostic(DiagnosticCodes.ClangNewerThanRustc,
+                    $"clang at {compiler.Path} is LLVM {clangVersion} but rustc is LLVM {rust}: the shim's bitcode must come from an LLVM no newer than rustc's, " +
+                    $"so that one LLD reads both. Fix: use clang {rust.Major} or older (OtelThreadCtxClangPath; 'apt-get install clang-19' works with any newer rustc), or a newer Rust ('rustup update').");
+            }
+
+            if (lldVersion.Major < rust.Major)
+            {
+                return new BuildDiagnostic(DiagnosticCodes.LldOlderThanRustc,
+                    $"ld.lld at {linker.Path} is LLD {lldVersion} but rustc is LLVM {rust}: an LLD cannot read bitcode from a newer LLVM. " +
+                    $"Fix: link with Rust's own LLD (OtelThreadCtxUseRustLld=true finds $(rustc --print sysroot)/lib/rustlib/<host>/bin/gcc-ld/ld.lld), " +
+                    $"or an LLD of major {rust.Major} or newer ('apt-get install lld-{rust.Major}', from bookworm-security on Debian 12; then OtelThreadCtxLldPath).");
+            }
         }
 
         if (clangVersion.Major > lldVersion.Major)

@@ -145,3 +145,63 @@ public static class LibraryChecks
             : new CheckResult("hardening-bind-now", false, DiagnosticCodes.HardeningMissing, "The dynamic section has no BIND_NOW flag. Fix: link with -Wl,-z,now.", ["(no FLAGS BIND_NOW, FLAGS_1 NOW or BIND_NOW entry)"]);
     }
 }
+
+/// <summary>The disassembly check of an inline build with a Rust (or any foreign) layer: every exported function that
+/// touches the TLS slot holds the TLSDESC sequence itself, and none calls the shim or an out-of-line accessor.</summary>
+public static class ExportedFunctionChecks
+{
+    public static CheckResult Inlined(IReadOnlyList<DisassembledFunction> functions, LibraryInspection inspection, VerificationExpectations expect)
+    {
+        ArgumentNullException.ThrowIfNull(functions);
+        ArgumentNullException.ThrowIfNull(inspection);
+        ArgumentNullException.ThrowIfNull(expect);
+        var exported = inspection.DynamicSymbols.Where(s => s.Type == "FUNC" && s.IsDefined && s.Bind == "GLOBAL").Select(s => s.BaseName).ToHashSet(StringComparer.Ordinal);
+        var byName = functions.GroupBy(f => f.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        // Functions (not exported) that hold the sequence: an accessor left out of line, whatever its name.
+        var accessors = functions.Where(f => !exported.Contains(f.Name) && DisassemblyReader.TlsDescSequence(f, expect.Architecture.Name) is not null)
+            .Select(f => f.Name).ToHashSet(StringComparer.Ordinal);
+        accessors.Add(expect.ShimSymbol);
+
+        var evidence = new List<string>();
+        var bad = new List<string>();
+        var touching = 0;
+        foreach (var name in exported.Order(StringComparer.Ordinal))
+        {
+            if (!byName.TryGetValue(name, out var function))
+            {
+                evidence.Add($"{name}: not in the disassembly");
+                continue;
+            }
+
+            var sequence = DisassemblyReader.TlsDescSequence(function, expect.Architecture.Name);
+            var accessorCalls = DisassemblyReader.Calls(function).Where(accessors.Contains).ToList();
+            if (accessorCalls.Count > 0)
+            {
+                bad.Add(name);
+                evidence.Add($"{name}: CALLS {string.Join(", ", accessorCalls)} (the slot is reached out of line)");
+            }
+            else if (sequence is not null)
+            {
+                touching++;
+                evidence.Add($"{name}: TLSDESC inline: {sequence}");
+            }
+            else
+            {
+                evidence.Add($"{name}: does not touch the slot");
+            }
+        }
+
+        if (bad.Count == 0 && touching > 0)
+        {
+            return new CheckResult("exported-functions-inline", true, null,
+                $"{touching} of {exported.Count} exported functions reach the slot through an inline TLSDESC sequence; none calls the shim or an out-of-line accessor.", evidence);
+        }
+
+        return new CheckResult("exported-functions-inline", false, DiagnosticCodes.ExportedFunctionNotInlined,
+            bad.Count > 0
+                ? $"Exported functions {string.Join(", ", bad)} call the slot accessor instead of holding the TLSDESC sequence: the shim was not inlined into them. " +
+                  "Fix: build the crate with -Clinker-plugin-lto and one codegen unit (the SDK does; check OtelThreadCtxRustFlag), compile the shim with -flto=thin, and link through an LLD that reads both (rustc's LLVM or newer)."
+                : "No exported function holds a TLSDESC sequence: none reaches otel_thread_ctx_v1 inline. Fix: export the functions that publish (version script) and build the inline way (see OTC4001's fix).",
+            evidence);
+    }
+}

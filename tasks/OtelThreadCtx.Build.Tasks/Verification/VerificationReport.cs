@@ -28,10 +28,12 @@ public sealed record VerificationReport(
     IReadOnlyList<string> Errors,
     IReadOnlyDictionary<string, string>? SourceSha256 = null,
     string? DebugFile = null,
-    string? DebugSha256 = null)
+    string? DebugSha256 = null,
+    RustBuildRecord? Rust = null)
 {
-    /// <summary>2: adds sourceSha256 (each compiled source's SHA-256) and the debug file with its SHA-256.</summary>
-    public const int CurrentSchemaVersion = 2;
+    /// <summary>2: adds sourceSha256 (each compiled source's SHA-256) and the debug file with its SHA-256.
+    /// 3: adds rust (cargo and rustc with rustc's LLVM, and each crate's exact cargo command) for builds with a Rust layer.</summary>
+    public const int CurrentSchemaVersion = 3;
 
     public static readonly JsonSerializerOptions JsonOptions = new()
     {
@@ -70,5 +72,17 @@ public static class CommandRecords
     public static LinkCommandEntry? ReadLink(string? path) =>
         path is not null && File.Exists(path)
             ? JsonSerializer.Deserialize<LinkCommandEntry>(File.ReadAllText(path), VerificationReport.JsonOptions)
+            : null;
+}
+
+/// <summary>One crate cargo built: its static library and the exact command (with the environment cargo ran in).</summary>
+public sealed record RustCrateBuild(string Manifest, string LibraryName, string StaticLibrary, IReadOnlyList<string> Arguments, string Command, IReadOnlyDictionary<string, string> Environment);
+
+/// <summary>The Rust part of a build: cargo and rustc (versions, rustc's LLVM) and each crate's build.</summary>
+public sealed record RustBuildRecord(string Cargo, string CargoVersion, string Rustc, string RustcVersion, string LlvmVersion, string Target, IReadOnlyList<RustCrateBuild> Crates)
+{
+    public static RustBuildRecord? Read(string? path) =>
+        path is not null && File.Exists(path)
+            ? System.Text.Json.JsonSerializer.Deserialize<RustBuildRecord>(File.ReadAllText(path), VerificationReport.JsonOptions)
             : null;
 }
