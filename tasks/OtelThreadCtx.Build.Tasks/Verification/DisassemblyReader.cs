@@ -3,12 +3,12 @@ using System.Text.RegularExpressions;
 namespace OtelThreadCtx.Build.Tasks.Verification;
 
 /// <summary>One function of <c>objdump -d</c> output: its instruction lines.</summary>
-public sealed record DisassembledFunction(string Name, IReadOnlyList<string> Lines);
+public sealed record DisassembledFunction(string Name, IReadOnlyList<string> Lines, ulong Address = 0);
 
 /// <summary>Splits <c>objdump -d --no-show-raw-insn</c> (GNU or LLVM) output into functions.</summary>
 public static partial class DisassemblyReader
 {
-    [GeneratedRegex(@"^[0-9a-f]+ <(?<name>[^>]+)>:\s*$")]
+    [GeneratedRegex(@"^(?<address>[0-9a-f]+) <(?<name>[^>]+)>:\s*$")]
     private static partial Regex FunctionHeader();
 
     [GeneratedRegex(@"^\s+[0-9a-f]+:\s")]
@@ -19,6 +19,7 @@ public static partial class DisassemblyReader
         ArgumentNullException.ThrowIfNull(output);
         var functions = new List<DisassembledFunction>();
         string? name = null;
+        ulong address = 0;
         var lines = new List<string>();
         foreach (var line in output.Split('\n'))
         {
@@ -26,10 +27,11 @@ public static partial class DisassemblyReader
             {
                 if (name is not null)
                 {
-                    functions.Add(new DisassembledFunction(name, lines));
+                    functions.Add(new DisassembledFunction(name, lines, address));
                 }
 
                 name = header.Groups["name"].Value;
+                address = Convert.ToUInt64(header.Groups["address"].Value, 16);
                 lines = [];
             }
             else if (name is not null && Instruction().IsMatch(line))
@@ -40,7 +42,7 @@ public static partial class DisassemblyReader
 
         if (name is not null)
         {
-            functions.Add(new DisassembledFunction(name, lines));
+            functions.Add(new DisassembledFunction(name, lines, address));
         }
 
         if (functions.Count == 0)
@@ -73,6 +75,19 @@ public static partial class DisassemblyReader
         }
 
         return null;
+    }
+
+    /// <summary>The GOT slots this function calls through (x86-64 <c>call *0x…(%rip)  # slot</c>): a call to a symbol whose
+    /// address the linker put in the GOT (an external function, or a local one reached the PIC way).</summary>
+    public static IReadOnlyList<ulong> IndirectCallSlots(DisassembledFunction function)
+    {
+        ArgumentNullException.ThrowIfNull(function);
+        return function.Lines
+            .Select(l => Regex.Match(l, @"\b(?:call|jmp)[q]?\s+\*(?:0x[0-9a-f]+)?\(%rip\)\s+#\s+(?<slot>[0-9a-f]+)"))
+            .Where(m => m.Success)
+            .Select(m => Convert.ToUInt64(m.Groups["slot"].Value, 16))
+            .Distinct()
+            .ToList();
     }
 
     /// <summary>Names of the functions this one calls directly (<c>call addr &lt;name&gt;</c>, <c>bl addr &lt;name&gt;</c>).</summary>

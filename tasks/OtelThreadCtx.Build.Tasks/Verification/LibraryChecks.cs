@@ -161,6 +161,21 @@ public static class ExportedFunctionChecks
         var accessors = functions.Where(f => !exported.Contains(f.Name) && DisassemblyReader.TlsDescSequence(f, expect.Architecture.Name) is not null)
             .Select(f => f.Name).ToHashSet(StringComparer.Ordinal);
         accessors.Add(expect.ShimSymbol);
+        // GOT slots the linker filled with a local function's address (R_X86_64_RELATIVE / R_AARCH64_RELATIVE, addend =
+        // the function): a call through one of them to an accessor is an out-of-line call too.
+        var functionsAt = functions.GroupBy(f => f.Address).ToDictionary(g => g.Key, g => g.First().Name);
+        var slotTargets = new Dictionary<ulong, string>();
+        foreach (var relocation in inspection.Relocations.Where(r => r.Type.EndsWith("_RELATIVE", StringComparison.Ordinal)))
+        {
+            var fields = relocation.RawLine.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (fields.Length >= 4
+                && ulong.TryParse(fields[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var slot)
+                && ulong.TryParse(fields[^1], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var target)
+                && functionsAt.TryGetValue(target, out var targetName))
+            {
+                slotTargets[slot] = targetName;
+            }
+        }
 
         var evidence = new List<string>();
         var bad = new List<string>();
@@ -174,7 +189,9 @@ public static class ExportedFunctionChecks
             }
 
             var sequence = DisassemblyReader.TlsDescSequence(function, expect.Architecture.Name);
-            var accessorCalls = DisassemblyReader.Calls(function).Where(accessors.Contains).ToList();
+            var accessorCalls = DisassemblyReader.Calls(function)
+                .Concat(DisassemblyReader.IndirectCallSlots(function).Where(slotTargets.ContainsKey).Select(slot => slotTargets[slot]))
+                .Where(accessors.Contains).Distinct(StringComparer.Ordinal).ToList();
             if (accessorCalls.Count > 0)
             {
                 bad.Add(name);
