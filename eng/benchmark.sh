@@ -15,6 +15,16 @@ native=artifacts/native/Release
 dotnet build native/OtelThreadCtx.Native.csproj -c Release -nodeReuse:false -v:q
 dotnet build native/OtelThreadCtx.Native.csproj -c Release -p:OtelThreadCtxInline=true -nodeReuse:false -v:q
 
+# The Rust layer (samples/RustLayer) in both modes, built by the SDK from the repository, for the layers table.
+rust_args=()
+if command -v cargo > /dev/null 2>&1 || [ -x "$HOME/.cargo/bin/cargo" ]; then
+  dotnet build tests/OtelThreadCtx.RustLayer -c Release -nodeReuse:false -v:q
+  dotnet build tests/OtelThreadCtx.RustLayer -c Release -p:OtelThreadCtxInline=true -nodeReuse:false -v:q
+  rust_args=(--rust-libraries "$native/rust")
+else
+  echo "no cargo: the Rust layer rows are left out" >&2
+fi
+
 # Native harness: one binary, run against each library.
 g++ -std=c++17 -O2 -Wall -Werror -Inative/include tests/OtelThreadCtx.Benchmarks/native/bench_thread_ctx.cc \
   -L"$native/default/linux-x64" -lotel_thread_ctx -lbenchmark -lpthread -o "$out/bench_thread_ctx"
@@ -37,7 +47,7 @@ target=docs/benchmarks.md; [ -n "$short" ] && target="$out/benchmarks-short.md";
 export OTC_BENCH_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with local changes)')"
 dotnet run --project tests/OtelThreadCtx.Benchmarks -c Release -- \
   --libraries "$native" --native-default "$out/native-default.json" --native-inline "$out/native-inline.json" \
-  --output "$target" $short --filter "${OTC_BENCH_FILTER:-*}" --artifacts "$out/bdn" > "$out/bdn.log" 2>&1 || { tail -50 "$out/bdn.log"; exit 1; }
+  --output "$target" $short "${rust_args[@]}" --filter "${OTC_BENCH_FILTER:-*}" --artifacts "$out/bdn" > "$out/bdn.log" 2>&1 || { tail -50 "$out/bdn.log"; exit 1; }
 
 # ASP.NET Core: requests/s and server CPU per request with and without AddThreadContext(), two server processes, one run.
 dotnet build tests/OtelThreadCtx.AspNetCoreLoad -c Release -nodeReuse:false -v:q

@@ -19,6 +19,7 @@ public static class Program
         [("multi/swap/4", 3.5), ("multi/swap/16", 3.5), ("attach_detach", 6), ("set/ids", 6), ("set/ids+attr", 8)];
 
     private const string CApiSuffix = " [C API]";
+    private const string RustSuffix = " [Rust layer]";
 
     public static int Main(string[] args)
     {
@@ -38,13 +39,21 @@ public static class Program
         var baseJob = shortRun ? Job.Dry : Job.Default.WithWarmupCount(3).WithIterationCount(8).WithLaunchCount(launches)
             .WithIterationTime(Perfolizer.Horology.TimeInterval.FromMilliseconds(200));
         var config = ManualConfig.CreateMinimumViable().WithOptions(ConfigOptions.DisableOptimizationsValidator);
+        // The Rust layer of each mode (samples/RustLayer built by the SDK), when eng/benchmark.sh built it.
+        var rustRoot = args.SkipWhile(a => a != "--rust-libraries").Skip(1).FirstOrDefault();
         foreach (var (mode, library) in libraries)
         {
-            config = config.AddJob(baseJob.WithEnvironmentVariable("OTEL_THREAD_CTX_NATIVE_LIBRARY", library).WithId(mode));
+            var job = baseJob.WithEnvironmentVariable("OTEL_THREAD_CTX_NATIVE_LIBRARY", library);
+            if (rustRoot is not null)
+            {
+                job = job.WithEnvironmentVariable("OTC_BENCH_RUST_LIBRARY", Path.Combine(Path.GetFullPath(rustRoot), mode, "linux-x64", "libotel_thread_ctx_rust.so"));
+            }
+
+            config = config.AddJob(job.WithId(mode));
         }
 
         // Everything that is not ours goes to BenchmarkDotNet (--filter, --artifacts, …).
-        var ours = new HashSet<string>(StringComparer.Ordinal) { "--libraries", "--native-default", "--native-inline", "--output" };
+        var ours = new HashSet<string>(StringComparer.Ordinal) { "--libraries", "--native-default", "--native-inline", "--output", "--rust-libraries" };
         var bdnArgs = new List<string>();
         for (var i = 0; i < args.Length; i++)
         {
@@ -58,7 +67,8 @@ public static class Program
             }
         }
 
-        var summaries = BenchmarkRunner.Run([typeof(MultiSwapBenchmarks), typeof(AttachDetachBenchmarks), typeof(SetBenchmarks), typeof(ActivitySwitchBenchmarks)], config, [.. bdnArgs]);
+        Type[] benchmarks = [typeof(MultiSwapBenchmarks), typeof(AttachDetachBenchmarks), typeof(SetBenchmarks), typeof(ActivitySwitchBenchmarks)];
+        var summaries = BenchmarkRunner.Run(rustRoot is null ? benchmarks : [.. benchmarks, typeof(RustLayerBenchmarks), typeof(RustLayerAttachDetachBenchmarks)], config, [.. bdnArgs]);
         var managed = Collect(summaries);
         var native = new Dictionary<string, Dictionary<string, double>>
         {
@@ -86,7 +96,7 @@ public static class Program
             var bench = report.BenchmarkCase;
             var name = bench.Descriptor.WorkloadMethodDisplayInfo.Trim('\'');
             var job = bench.Job.Id;
-            var api = name.EndsWith(CApiSuffix, StringComparison.Ordinal) ? CApiSuffix : "";
+            var api = name.EndsWith(CApiSuffix, StringComparison.Ordinal) ? CApiSuffix : name.EndsWith(RustSuffix, StringComparison.Ordinal) ? RustSuffix : "";
             name = name[..^api.Length];
             if (bench.Parameters.Items.FirstOrDefault(p => p.Name == "N") is { } n)
             {
@@ -160,6 +170,20 @@ public static class Program
         {
             sb.AppendLine(CultureInfo.InvariantCulture, $"| {plain} plain | {Ns(Native(plain, "default"))} | {Ns(Native(plain, "inline"))} |");
             sb.AppendLine(CultureInfo.InvariantCulture, $"| {plain} counted | {Ns(Native(counted, "default"))} | {Ns(Native(counted, "inline"))} |");
+        }
+
+        sb.AppendLine();
+        sb.AppendLine("Layers from C#: the same record C ABI (attach a prebuilt record, detach) implemented in C (`native/`) and in Rust " +
+                      "(`samples/RustLayer`, a `no_std` crate over the C shim, built by the SDK: default = the shim called, inline = " +
+                      "rustc `-Clinker-plugin-lto` bitcode and clang ThinLTO bitcode linked by Rust's LLD, the shim inlined), " +
+                      "each called through function pointers with `SuppressGCTransition`, same jobs as above.");
+        sb.AppendLine();
+        sb.AppendLine("| scenario | C layer default | C layer inline | Rust layer default | Rust layer inline | inline / default (Rust) | Rust / C (inline) |");
+        sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+        foreach (var s in new[] { "multi/swap/4", "multi/swap/16", "attach_detach" })
+        {
+            var (cd, ci, rd, ri) = (Get(s + CApiSuffix, "default"), Get(s + CApiSuffix, "inline"), Get(s + RustSuffix, "default"), Get(s + RustSuffix, "inline"));
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| {s} | {Ns(cd)} | {Ns(ci)} | {Ns(rd)} | {Ns(ri)} | {Ratio(ri, rd)} | {Ratio(ri, ci)} |");
         }
 
         sb.AppendLine();

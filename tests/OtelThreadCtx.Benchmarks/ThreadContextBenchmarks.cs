@@ -251,3 +251,85 @@ internal static unsafe class CApi
         }
     }
 }
+
+/// <summary>The Rust FFI layer (samples/RustLayer, built by the SDK in the job's mode), called from C# exactly as the
+/// C API rows call the C layer: prebuilt records swapped, attach + detach. Only when eng/benchmark.sh built it.</summary>
+[MemoryDiagnoser]
+public class RustLayerBenchmarks
+{
+    private nint[] handles = [];
+    private int next;
+
+    [Params(4, 16)]
+    public int N { get; set; }
+
+    [GlobalSetup]
+    public unsafe void Setup()
+    {
+        RustApi.EnsureLoaded();
+        handles = Enumerable.Range(0, N).Select(_ => RustApi.RecordNew()).ToArray();
+    }
+
+    [Benchmark(Description = "multi/swap [Rust layer]")]
+    public unsafe nint multi_swap_rust()
+    {
+        var i = next;
+        next = i + 1 == handles.Length ? 0 : i + 1;
+        return RustApi.Attach(handles[i]);
+    }
+
+    [GlobalCleanup]
+    public unsafe void Cleanup() => RustApi.Detach();
+}
+
+/// <summary>The Rust layer: attach one prebuilt record, then detach (as <see cref="AttachDetachBenchmarks"/>' C API row).</summary>
+[MemoryDiagnoser]
+public class RustLayerAttachDetachBenchmarks
+{
+    private nint handle;
+
+    [GlobalSetup]
+    public unsafe void Setup()
+    {
+        RustApi.EnsureLoaded();
+        handle = RustApi.RecordNew();
+    }
+
+    [Benchmark(Description = "attach_detach [Rust layer]")]
+    public unsafe nint attach_detach_rust()
+    {
+        RustApi.Attach(handle);
+        return RustApi.Detach();
+    }
+}
+
+/// <summary>The Rust layer's record C ABI from the library the job names (OTC_BENCH_RUST_LIBRARY), called like <see cref="CApi"/>.</summary>
+internal static unsafe class RustApi
+{
+    public static readonly delegate* unmanaged[SuppressGCTransition]<nint, nint> Attach;
+    public static readonly delegate* unmanaged[SuppressGCTransition]<nint> Detach;
+    public static readonly delegate* unmanaged<nint> RecordNew;
+
+#pragma warning disable CA1810
+    static RustApi()
+#pragma warning restore CA1810
+    {
+        var path = Environment.GetEnvironmentVariable("OTC_BENCH_RUST_LIBRARY");
+        if (string.IsNullOrEmpty(path) || !NativeLibrary.TryLoad(path, out var library))
+        {
+            return;
+        }
+
+        Attach = (delegate* unmanaged[SuppressGCTransition]<nint, nint>)NativeLibrary.GetExport(library, "otel_thread_ctx_attach");
+        Detach = (delegate* unmanaged[SuppressGCTransition]<nint>)NativeLibrary.GetExport(library, "otel_thread_ctx_detach");
+        RecordNew = (delegate* unmanaged<nint>)NativeLibrary.GetExport(library, "otel_thread_ctx_record_new");
+    }
+
+    public static void EnsureLoaded()
+    {
+        if (Attach == null)
+        {
+            throw new InvalidOperationException($"The Rust layer did not load from OTC_BENCH_RUST_LIBRARY='{Environment.GetEnvironmentVariable("OTC_BENCH_RUST_LIBRARY")}'.");
+        }
+    }
+}
