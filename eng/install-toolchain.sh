@@ -2,6 +2,14 @@
 # Installs what the native build and its tests need on Debian/Ubuntu: clang, lld and LLVM tools 19
 # (LLD >= 18.1 for TLSDESC under ThinLTO on x86-64) and binutils (nm, readelf, objdump).
 set -euo pipefail
+# The Rust layer (samples/RustLayer, its tests and benchmark rows) needs cargo and rustc; this machine class ships
+# Rust 1.95 through rustup (~/.cargo/bin). Debian's own rustc (1.63, LLVM 14) is too old for cross-language LTO with
+# clang-19, so it is not installed from here: say what is missing instead.
+if command -v cargo >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/cargo" ]; then
+  echo "rust present: $(PATH="$PATH:$HOME/.cargo/bin" rustc -V) ($(PATH="$PATH:$HOME/.cargo/bin" rustc -vV | grep LLVM))"
+else
+  echo "no cargo/rustc: the Rust layer tests will fail with OTC1010; install Rust with rustup (https://rustup.rs)" >&2
+fi
 need=()
 [ -f /usr/include/benchmark/benchmark.h ] || need+=(libbenchmark-dev)
 # linux-arm64: the cross libc the prebuilt arm64 library links against, and qemu to run arm64 tests.
