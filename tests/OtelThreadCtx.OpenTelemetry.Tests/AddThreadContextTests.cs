@@ -14,7 +14,7 @@ public sealed class AddThreadContextTests
     private static readonly ActivitySource Source = new("OtelThreadCtx.OpenTelemetry.Tests");
 
     /// <summary>Samples in every Activity except those named "drop" (dropped) and "record-only" (recorded, not sampled).</summary>
-    private sealed class ByNameSampler : Sampler
+    private sealed class ByNameSampler : global::OpenTelemetry.Trace.Sampler
     {
         public override SamplingResult ShouldSample(in SamplingParameters samplingParameters) => samplingParameters.Name switch
         {

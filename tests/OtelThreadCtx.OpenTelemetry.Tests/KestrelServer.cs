@@ -30,6 +30,11 @@ internal sealed class KestrelServer : IAsyncDisposable
 
     public HashSet<int> HandlerThreads { get; } = [];
 
+    /// <summary>When set (a sampler's pthread_self and registration), every handler thread is recorded with its pthread.</summary>
+    public Func<ulong>? RegisterThread { get; set; }
+
+    public ConcurrentDictionary<int, ulong> HandlerPthreads { get; } = new();
+
     private int mismatches;
     private int checkedCount;
 
@@ -108,6 +113,11 @@ internal sealed class KestrelServer : IAsyncDisposable
         lock (HandlerThreads)
         {
             HandlerThreads.Add(Environment.CurrentManagedThreadId);
+        }
+
+        if (RegisterThread is { } register)
+        {
+            HandlerPthreads.TryAdd(Environment.CurrentManagedThreadId, register());
         }
 
         return new Observation(point, Environment.CurrentManagedThreadId, Published.OnThisThread(), activity?.SpanId.ToHexString(), activity?.TraceId.ToHexString(), activity?.Recorded ?? false);

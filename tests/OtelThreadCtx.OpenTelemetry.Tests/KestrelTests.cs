@@ -86,22 +86,41 @@ public sealed class KestrelTests(ITestOutputHelper output)
     [Fact]
     public async Task After_the_responses_the_worker_threads_publish_nothing()
     {
+        // A reader with profiler semantics: SIGPROF stops a given thread and the handler reads its record.
+        using var sampler = Sampler.Install(keyIndex: 0, checkSpan: false);
         await using var server = await KestrelServer.StartAsync();
+        server.RegisterThread = () =>
+        {
+            sampler.RegisterThisThread();
+            return sampler.ThisThread();
+        };
         using var client = new HttpClient { BaseAddress = server.BaseAddress };
         await Task.WhenAll(Enumerable.Range(0, 64).Select(i => GetObservations(client, new Uri($"/orders/o/items/{i}", UriKind.Relative), NewTraceparent().Header)));
         await Task.Delay(200); // let the connections' last continuations finish
 
-        var (reached, publishing) = ReadEveryPoolThread();
-        output.WriteLine($"handler threads {server.HandlerThreads.Count}, pool threads reached {reached.Count}, publishing {publishing.Count}");
-        Assert.Empty(publishing);
-        int[] handlerThreads;
-        lock (server.HandlerThreads)
+        // Every thread that ran a handler, interrupted where it is now (idle, or in other work): it publishes nothing.
+        var before = sampler.Read();
+        long landed = 0;
+        foreach (var (managedId, pthread) in server.HandlerPthreads)
         {
-            handlerThreads = [.. server.HandlerThreads];
+            var count = sampler.Interrupt(pthread, 20);
+            output.WriteLine($"handler thread {managedId}: {count} interrupts handled");
+            landed += count;
         }
 
-        // The threads that ran the handlers were among those read (they are thread-pool workers, idle now).
-        Assert.True(handlerThreads.All(reached.Contains), $"handler threads [{string.Join(", ", handlerThreads)}] not all read after the responses; read [{string.Join(", ", reached)}]");
+        var after = sampler.Read();
+        output.WriteLine($"handler threads {server.HandlerPthreads.Count}; reads: empty {after.Empty - before.Empty}, published {after.Checked - before.Checked + after.Invalid - before.Invalid + after.Torn - before.Torn}");
+        Assert.NotEmpty(server.HandlerPthreads);
+        Assert.Equal(20L * server.HandlerPthreads.Count, landed);
+        Assert.Equal(landed, after.Empty - before.Empty);
+        Assert.Equal(0, after.Checked - before.Checked);
+        Assert.Equal(0, after.Invalid - before.Invalid);
+        Assert.Equal(0, after.Torn - before.Torn);
+
+        // And every thread-pool thread, read from a work item on it.
+        var (reached, publishing) = ReadEveryPoolThread();
+        output.WriteLine($"pool threads reached {reached.Count}, publishing {publishing.Count}");
+        Assert.Empty(publishing);
     }
 
     /// <summary>Occupies every thread-pool thread at once and reads what each publishes: more work items than threads,
