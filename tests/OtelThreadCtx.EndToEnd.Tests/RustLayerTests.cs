@@ -126,6 +126,28 @@ public sealed class RustLayerTests(PackageFeed feed) : IDisposable
     }
 
     [Fact]
+    public async Task An_arm64_rust_layer_needs_rusts_arm64_standard_library()
+    {
+        Sample();
+        var home = Path.Combine(Environment.GetEnvironmentVariable("HOME") ?? "/root", ".cargo", "bin", "rustc");
+        var sysroot = (await Tools.OutputOfAsync(File.Exists(home) ? home : Tools.Find("rustc"), "--print", "sysroot")).Trim();
+        var installed = Directory.Exists(Path.Combine(sysroot, "lib", "rustlib", "aarch64-unknown-linux-gnu", "lib"));
+        var (exit, output) = await Build(false, "OtelThreadCtxTargetArchitecture=arm64");
+        if (installed)
+        {
+            // rustup target add aarch64-unknown-linux-gnu was run here: the layer cross-builds and verifies.
+            Assert.True(exit == 0, output);
+            Assert.Contains("R_AARCH64_TLSDESC", await File.ReadAllTextAsync(Path.Combine(folder, "out", "default", "libotel_thread_ctx_rust.so.verification.json")), StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.NotEqual(0, exit);
+            Assert.Contains("error OTC1113", output, StringComparison.Ordinal);
+            Assert.Contains("rustup target add aarch64-unknown-linux-gnu", output, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task Missing_cargo_is_a_resolve_error_that_names_where_it_looked()
     {
         Sample();

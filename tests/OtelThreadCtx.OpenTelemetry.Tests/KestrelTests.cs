@@ -170,13 +170,13 @@ public sealed class KestrelTests(ITestOutputHelper output)
         // Warm up: connections, tiered JIT, thread-pool growth, Kestrel's memory pools (malloc in use moves by ±1 MB
         // between rounds of 20,000 in steady state, with or without thread context).
         Assert.Equal(0, await Run(client, requests, concurrency));
-        var nativeBefore = LoadMemory.NativeInUse();
+        var nativeBefore = NativeMemory.InUse();
         var threadsBefore = ThreadPool.ThreadCount;
         var pendingBefore = GC.GetGCMemoryInfo().FinalizationPendingCount;
         var watch = Stopwatch.StartNew();
         var failures = await Run(client, requests, concurrency);
         watch.Stop();
-        var nativeAfter = LoadMemory.NativeInUse();
+        var nativeAfter = NativeMemory.InUse();
         var threadsAfter = ThreadPool.ThreadCount;
         var pendingAfter = GC.GetGCMemoryInfo().FinalizationPendingCount;
 

@@ -45,14 +45,14 @@ public sealed class ActivityLoadTests(ITestOutputHelper output)
             sampler.Timer(500);
             var watch = Stopwatch.StartNew();
             await Task.WhenAll(Task.Run(() => Worker(PerWorker / 2)), Task.Run(() => Worker(PerWorker / 2)));
-            nativeBefore = LifetimeTests.NativeInUse();
+            nativeBefore = NativeMemory.InUse();
             managedBefore = GC.GetTotalMemory(forceFullCollection: true);
             await Task.WhenAll(Task.Run(() => Worker(PerWorker / 2)), Task.Run(() => Worker(PerWorker / 2)));
             sampler.Timer(0);
             output.WriteLine($"{2 * PerWorker:N0} activities in {watch.Elapsed.TotalSeconds:0.0} s; entries made: {publisher.EntriesMade:N0}");
         }
 
-        var nativeAfter = LifetimeTests.NativeInUse();
+        var nativeAfter = NativeMemory.InUse();
         var managedAfter = GC.GetTotalMemory(forceFullCollection: true);
         GC.Collect();
         var pendingFinalizers = GC.GetGCMemoryInfo().FinalizationPendingCount;

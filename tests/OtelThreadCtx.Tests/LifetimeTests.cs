@@ -1,48 +1,26 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using Xunit.Abstractions;
 
 namespace OtelThreadCtx.Tests;
 
 /// <summary>Native memory stays flat while many threads attach records and exit.</summary>
 [Collection(NativeCollection.Name)]
-public sealed partial class LifetimeTests(ITestOutputHelper output)
+public sealed class LifetimeTests(ITestOutputHelper output)
 {
-    [StructLayout(LayoutKind.Sequential)]
-    private struct MallInfo2
-    {
-        public nuint Arena, Ordblks, Smblks, Hblks, Hblkhd, Usmblks, Fsmblks, Uordblks, Fordblks, Keepcost;
-    }
-
-    [LibraryImport("libc", EntryPoint = "mallinfo2")]
-    private static partial MallInfo2 MallInfo();
-
-    /// <summary>Bytes malloc has handed out and not taken back (glibc's uordblks), after finalizers ran.</summary>
-    internal static long NativeInUse()
-    {
-        for (var i = 0; i < 3; i++)
-        {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-        }
-
-        return (long)MallInfo().Uordblks;
-    }
-
     [Fact]
     public void Hundred_thousand_threads_that_attach_and_exit_leave_no_native_growth()
     {
         const int total = 100_000;
         const int batch = 1_000;
         RunThreads(batch); // warm up the runtime's own per-thread allocations
-        var before = NativeInUse();
+        var before = NativeMemory.InUse();
 
         for (var done = 0; done < total; done += batch)
         {
             RunThreads(batch);
         }
 
-        var after = NativeInUse();
+        var after = NativeMemory.InUse();
         var growth = after - before;
         output.WriteLine($"native in use: before {before:N0} B, after {after:N0} B, growth {growth:N0} B over {total:N0} threads (a leaked record each would be {total * 640L:N0} B, a leaked pair each {total * 1344L:N0} B)");
         // One leaked 640-byte record per thread would be 64 MB; allow 2 MB for allocator and runtime noise.

@@ -1,8 +1,10 @@
 using System.Runtime.InteropServices;
 
-namespace OtelThreadCtx.OpenTelemetry.Tests;
+namespace OtelThreadCtx.Tests;
 
-internal static partial class LoadMemory
+/// <summary>glibc's count of bytes malloc has handed out and not taken back: how the tests see native memory growth.
+/// Linked into each test project that measures it.</summary>
+internal static partial class NativeMemory
 {
     [StructLayout(LayoutKind.Sequential)]
     private struct MallInfo2
@@ -13,8 +15,8 @@ internal static partial class LoadMemory
     [LibraryImport("libc", EntryPoint = "mallinfo2")]
     private static partial MallInfo2 MallInfo();
 
-    /// <summary>Bytes malloc has handed out and not taken back (glibc's uordblks), after finalizers ran.</summary>
-    public static long NativeInUse()
+    /// <summary>Bytes in use (glibc's uordblks), after finalizers ran.</summary>
+    public static long InUse()
     {
         for (var i = 0; i < 3; i++)
         {
