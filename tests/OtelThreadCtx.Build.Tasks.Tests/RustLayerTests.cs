@@ -187,6 +187,28 @@ public sealed class RustLayerTests
     }
 
     [Fact]
+    public void A_function_holding_the_sequence_may_also_call_a_cold_helper_that_reaches_tls()
+    {
+        // otel_thread_ctx_set: the state pointer read inline, a first-use set-up out of line that records the slot.
+        const string withColdPath = """
+            0000000000002200 <thread_state_create>:
+                2200:	lea    0x1b00(%rip),%rax        # 3d10 <otel_thread_ctx_v1@@Base+0x3d10>
+                2207:	call   *(%rax)
+                2230:	ret
+
+            0000000000002a00 <otel_thread_ctx_set>:
+                2a00:	lea    0x1378(%rip),%rax        # 3d78 <_DYNAMIC+0x218>
+                2a07:	call   *(%rax)
+                2a09:	mov    %fs:(%rax),%rbx
+                2a20:	call   2200 <thread_state_create>
+                2a40:	ret
+            """;
+        var result = ExportedFunctionChecks.Inlined(DisassemblyReader.Parse(withColdPath), Exporting("otel_thread_ctx_set"), InlineX64);
+        Assert.True(result.Passed, string.Join('\n', result.Evidence));
+        Assert.Contains("also calls thread_state_create", Assert.Single(result.Evidence), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_aarch64_tlsdesc_sequence_is_recognised()
     {
         const string arm = """

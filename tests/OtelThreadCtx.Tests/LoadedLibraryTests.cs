@@ -4,7 +4,8 @@ using System.Reflection;
 namespace OtelThreadCtx.Tests;
 
 /// <summary>These tests run twice in CI, against the default and the inline library: this one proves which
-/// library sits beside the test assembly, so that the second run really exercises the inline build.</summary>
+/// library the wrapper loads (beside the test assembly, or OTEL_THREAD_CTX_NATIVE_LIBRARY for the run against the Rust
+/// layer), so that the inline runs really exercise inline builds.</summary>
 public sealed class LoadedLibraryTests
 {
     [Fact]
@@ -13,7 +14,7 @@ public sealed class LoadedLibraryTests
         var inline = string.Equals(
             typeof(LoadedLibraryTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "OtelThreadCtxInline").Value,
             "true", StringComparison.OrdinalIgnoreCase);
-        var library = Path.Combine(AppContext.BaseDirectory, "libotel_thread_ctx.so");
+        var library = TestLibrary.Path;
         Assert.True(File.Exists(library), library);
 
         using var nm = Process.Start(new ProcessStartInfo("nm", [library]) { RedirectStandardOutput = true })!;

@@ -29,7 +29,7 @@ internal sealed unsafe class Sampler : IDisposable
 
         var sampler = new Sampler(NativeLibrary.Load(output));
         File.Delete(output);
-        var library = NativeLibrary.Load(Path.Combine(AppContext.BaseDirectory, "libotel_thread_ctx.so"));
+        var library = NativeLibrary.Load(TestLibrary.Path);
         var current = NativeLibrary.GetExport(library, "otel_thread_ctx_current");
         var install = (delegate* unmanaged<nint, int, int, int>)sampler.Export("otc_sampler_install");
         Assert.Equal(0, install(current, keyIndex, checkSpan ? 1 : 0));

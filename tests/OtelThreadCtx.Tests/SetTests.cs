@@ -10,7 +10,7 @@ namespace OtelThreadCtx.Tests;
 public sealed unsafe class SetTests : IDisposable
 {
     private static readonly delegate* unmanaged<nint> CurrentRecord = (delegate* unmanaged<nint>)NativeLibrary.GetExport(
-        NativeLibrary.Load(Path.Combine(AppContext.BaseDirectory, "libotel_thread_ctx.so")), "otel_thread_ctx_current");
+        NativeLibrary.Load(TestLibrary.Path), "otel_thread_ctx_current");
 
     public SetTests() => Assert.True(ThreadContext.IsSupported, "libotel_thread_ctx.so must load on Linux x64/arm64");
 

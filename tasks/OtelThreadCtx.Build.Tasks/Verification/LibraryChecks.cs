@@ -192,15 +192,20 @@ public static class ExportedFunctionChecks
             var accessorCalls = DisassemblyReader.Calls(function)
                 .Concat(DisassemblyReader.IndirectCallSlots(function).Where(slotTargets.ContainsKey).Select(slot => slotTargets[slot]))
                 .Where(accessors.Contains).Distinct(StringComparer.Ordinal).ToList();
-            if (accessorCalls.Count > 0)
+            var shimCalls = accessorCalls.Where(c => string.Equals(c, expect.ShimSymbol, StringComparison.Ordinal)).ToList();
+            if (shimCalls.Count > 0 || (sequence is null && accessorCalls.Count > 0))
             {
+                // The shim itself, or (with no sequence of its own) another function that reaches the slot for it.
                 bad.Add(name);
-                evidence.Add($"{name}: CALLS {string.Join(", ", accessorCalls)} (the slot is reached out of line)");
+                evidence.Add($"{name}: CALLS {string.Join(", ", shimCalls.Count > 0 ? shimCalls : accessorCalls)} (the slot is reached out of line)");
             }
             else if (sequence is not null)
             {
                 touching++;
-                evidence.Add($"{name}: TLSDESC inline: {sequence}");
+                // A cold helper of its own that also reaches TLS (first-use set-up) is not the accessor: this function
+                // holds the sequence itself.
+                var also = accessorCalls.Count > 0 ? $" (also calls {string.Join(", ", accessorCalls)}, which holds its own)" : string.Empty;
+                evidence.Add($"{name}: TLSDESC inline: {sequence}{also}");
             }
             else
             {

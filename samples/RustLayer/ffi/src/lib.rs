@@ -1,5 +1,6 @@
-//! A Rust FFI layer over the OTEP 4947 TLS shim, with the record C ABI of `native/include/otel_thread_ctx.h`
-//! (`otel_thread_ctx_record_new` … `otel_thread_ctx_read_current`).
+//! A Rust FFI layer over the OTEP 4947 TLS shim, with the whole C ABI of `native/include/otel_thread_ctx.h`: records,
+//! attach/detach, in-place update, the thread's own double-buffered records (`otel_thread_ctx_set`) and counted shared
+//! records — so the managed wrapper (OtelThreadCtx) loads it in place of the C layer.
 //!
 //! Stable rustc cannot choose the TLS dialect of a `#[thread_local]`, so the variable `otel_thread_ctx_v1` lives in
 //! the C shim (`tls_shim.c`, TLSDESC) and this crate reaches it through the shim's accessor. Built with
@@ -12,7 +13,7 @@
 #![no_std]
 
 use core::ptr;
-use core::sync::atomic::{compiler_fence, Ordering};
+use core::sync::atomic::{compiler_fence, AtomicI32, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 
 /// Whole record: 640 bytes, the eBPF profiler's read limit.
 pub const RECORD_SIZE: usize = 640;
@@ -43,10 +44,20 @@ pub const DROPPED: i32 = 2;
 pub const INVALID: i32 = 3;
 
 extern "C" {
-    /// The shim's accessor (tls_shim.c): the address of the calling thread's `otel_thread_ctx_v1`.
+    /// The shim's accessors (tls_shim.c): the calling thread's `otel_thread_ctx_v1`, and its private state pointer
+    /// (same TLS dialect).
     fn otel_thread_ctx_shim_slot() -> *mut *mut Record;
-    fn calloc(count: usize, size: usize) -> *mut core::ffi::c_void;
+    fn otel_thread_ctx_shim_state() -> *mut *mut core::ffi::c_void;
+    fn aligned_alloc(alignment: usize, size: usize) -> *mut core::ffi::c_void;
     fn free(pointer: *mut core::ffi::c_void);
+    fn pthread_once(once: *mut i32, init: extern "C" fn()) -> i32;
+    fn pthread_key_create(key: *mut u32, destructor: Option<unsafe extern "C" fn(*mut core::ffi::c_void)>) -> i32;
+    fn pthread_setspecific(key: u32, value: *const core::ffi::c_void) -> i32;
+}
+
+#[inline(always)]
+fn fence() {
+    compiler_fence(Ordering::SeqCst);
 }
 
 #[inline(always)]
@@ -55,39 +66,103 @@ fn slot() -> *mut *mut Record {
     unsafe { otel_thread_ctx_shim_slot() }
 }
 
-/// A new zeroed record with `valid = 1`, or NULL when memory is exhausted. Free it with
-/// `otel_thread_ctx_record_free` once no thread publishes it.
-#[no_mangle]
-pub extern "C" fn otel_thread_ctx_record_new() -> *mut Record {
-    // SAFETY: calloc returns zeroed memory aligned for any fundamental type (16 bytes on x86-64 and aarch64).
-    let record = unsafe { calloc(1, RECORD_SIZE) }.cast::<Record>();
-    if !record.is_null() {
-        // SAFETY: just allocated, not yet visible to any reader.
-        unsafe { (*record).valid = 1 };
-    }
-    record
+/// One whole pointer store into a slot (readers stop the thread; the store must not be torn or split).
+#[inline(always)]
+unsafe fn store_slot(slot: *mut *mut Record, value: *mut Record) {
+    AtomicPtr::from_ptr(slot).store(value, Ordering::Relaxed);
 }
 
-/// Frees a record no thread publishes. NULL is ignored.
+#[inline(always)]
+unsafe fn store_valid(record: *mut Record, value: u8) {
+    AtomicU8::from_ptr(ptr::addr_of_mut!((*record).valid)).store(value, Ordering::Relaxed);
+}
+
+// ---- Records: a header out of the readers' sight before each one (who publishes it, for counted attach) ----
+
+const LIVE: u32 = 0;
+const DISPOSING: u32 = 1;
+const ORPHANED: u32 = 2;
+const FREED: u32 = 3;
+
+#[repr(C)]
+struct Header {
+    /// Slot address of the creating thread: its identity while it lives. Written once, before the record is shared.
+    owner: *mut *mut Record,
+    /// Written by the owner thread only (relaxed stores).
+    owner_attaches: AtomicI32,
+    /// Other threads: atomic read-modify-write.
+    shared_attaches: AtomicI32,
+    state: AtomicU32,
+    reserved: u32,
+    /// The binding's value.
+    user: AtomicUsize,
+}
+
+const HEADER_SIZE_BYTES: usize = core::mem::size_of::<Header>();
+const _: () = assert!(HEADER_SIZE_BYTES % 8 == 0);
+const BLOCK_SIZE: usize = (HEADER_SIZE_BYTES + RECORD_SIZE + 63) & !63;
+
+#[inline(always)]
+unsafe fn header_of(record: *const Record) -> *mut Header {
+    (record as *mut u8).sub(HEADER_SIZE_BYTES).cast()
+}
+
+/// A new zeroed, valid record carrying `user` (the binding's value), owned by the calling thread; NULL when memory is
+/// exhausted.
+#[no_mangle]
+pub extern "C" fn otel_thread_ctx_record_new_user(user: usize) -> *mut Record {
+    // SAFETY: a fresh block of BLOCK_SIZE bytes, 64-byte aligned, zeroed before use; nobody else sees it yet.
+    unsafe {
+        let block = aligned_alloc(64, BLOCK_SIZE).cast::<u8>();
+        if block.is_null() {
+            return ptr::null_mut();
+        }
+        ptr::write_bytes(block, 0, HEADER_SIZE_BYTES + RECORD_SIZE);
+        let header = block.cast::<Header>();
+        (*header).owner = slot();
+        (*header).user = AtomicUsize::new(user);
+        let record = block.add(HEADER_SIZE_BYTES).cast::<Record>();
+        (*record).valid = 1;
+        record
+    }
+}
+
+/// A new zeroed record with `valid = 1`, or NULL when memory is exhausted.
+#[no_mangle]
+pub extern "C" fn otel_thread_ctx_record_new() -> *mut Record {
+    otel_thread_ctx_record_new_user(0)
+}
+
+/// Frees a record no thread publishes (plain attach only). NULL is ignored.
 ///
 /// # Safety
 /// `record` comes from `otel_thread_ctx_record_new` and is attached nowhere.
 #[no_mangle]
 pub unsafe extern "C" fn otel_thread_ctx_record_free(record: *mut Record) {
-    free(record.cast());
+    if !record.is_null() {
+        free(header_of(record).cast());
+    }
 }
 
-/// Writes the ids and flags of a record that is not published (or inside an update bracket).
+/// Writes the ids (NULL: zeros) and flags of a record that is not published (or inside an update bracket).
 ///
 /// # Safety
-/// `record` is a record; `trace_id` points at 16 bytes and `span_id` at 8.
+/// `record` is a record or NULL; `trace_id` points at 16 bytes or is NULL, `span_id` at 8 or NULL.
 #[no_mangle]
 pub unsafe extern "C" fn otel_thread_ctx_record_set_ids(record: *mut Record, trace_id: *const u8, span_id: *const u8, trace_flags: u8) {
-    if record.is_null() || trace_id.is_null() || span_id.is_null() {
+    if record.is_null() {
         return;
     }
-    ptr::copy_nonoverlapping(trace_id, (*record).trace_id.as_mut_ptr(), 16);
-    ptr::copy_nonoverlapping(span_id, (*record).span_id.as_mut_ptr(), 8);
+    if trace_id.is_null() {
+        (*record).trace_id = [0; 16];
+    } else {
+        ptr::copy_nonoverlapping(trace_id, (*record).trace_id.as_mut_ptr(), 16);
+    }
+    if span_id.is_null() {
+        (*record).span_id = [0; 8];
+    } else {
+        ptr::copy_nonoverlapping(span_id, (*record).span_id.as_mut_ptr(), 8);
+    }
     (*record).trace_flags = trace_flags;
 }
 
@@ -114,16 +189,31 @@ pub unsafe extern "C" fn otel_thread_ctx_record_add_attr(record: *mut Record, ke
     }
     let (length, status) = if length > MAX_VALUE_LEN { (MAX_VALUE_LEN, TRUNCATED) } else { (length, OK) };
     let used = (*record).attrs_data_size as usize;
-    if used + 2 + length > ATTRS_CAPACITY {
+    if used > ATTRS_CAPACITY || 2 + length > ATTRS_CAPACITY - used {
         return DROPPED;
     }
     let entry = (*record).attrs_data.as_mut_ptr().add(used);
     *entry = key_index;
     *entry.add(1) = length as u8;
-    ptr::copy_nonoverlapping(value, entry.add(2), length);
-    compiler_fence(Ordering::SeqCst);
+    if length != 0 {
+        ptr::copy_nonoverlapping(value, entry.add(2), length);
+    }
+    // The entry is complete before the size that makes it visible grows.
+    fence();
     (*record).attrs_data_size = (used + 2 + length) as u16;
     status
+}
+
+/// Publishes `record` (NULL: nothing) in the calling thread's slot; returns what was there.
+#[inline(always)]
+unsafe fn swap_slot(record: *mut Record) -> *mut Record {
+    let slot = slot();
+    let previous = *slot;
+    // Every write to the record happens before the pointer that publishes it.
+    fence();
+    store_slot(slot, record);
+    fence();
+    previous
 }
 
 /// Publishes `record` (complete, `valid = 1`) on the calling thread; returns the record published before.
@@ -132,25 +222,14 @@ pub unsafe extern "C" fn otel_thread_ctx_record_add_attr(record: *mut Record, ke
 /// `record` is a complete record, or NULL to publish nothing.
 #[no_mangle]
 pub unsafe extern "C" fn otel_thread_ctx_attach(record: *mut Record) -> *mut Record {
-    let slot = slot();
-    let previous = *slot;
-    // The record's bytes are in memory before the pointer that makes them reachable.
-    compiler_fence(Ordering::SeqCst);
-    ptr::write_volatile(slot, record);
-    previous
+    swap_slot(record)
 }
 
 /// Publishes nothing on the calling thread; returns the record published before.
 #[no_mangle]
 pub extern "C" fn otel_thread_ctx_detach() -> *mut Record {
-    let slot = slot();
     // SAFETY: the calling thread's own slot.
-    unsafe {
-        let previous = *slot;
-        ptr::write_volatile(slot, ptr::null_mut());
-        compiler_fence(Ordering::SeqCst);
-        previous
-    }
+    unsafe { swap_slot(ptr::null_mut()) }
 }
 
 /// The record the calling thread publishes, or NULL.
@@ -167,8 +246,8 @@ pub extern "C" fn otel_thread_ctx_update_begin() -> *mut Record {
     unsafe {
         let record = *slot();
         if !record.is_null() {
-            ptr::write_volatile(&mut (*record).valid, 0);
-            compiler_fence(Ordering::SeqCst);
+            store_valid(record, 0);
+            fence();
         }
         record
     }
@@ -181,8 +260,9 @@ pub extern "C" fn otel_thread_ctx_update_end() {
     unsafe {
         let record = *slot();
         if !record.is_null() {
-            compiler_fence(Ordering::SeqCst);
-            ptr::write_volatile(&mut (*record).valid, 1);
+            fence();
+            store_valid(record, 1);
+            fence();
         }
     }
 }
@@ -190,18 +270,19 @@ pub extern "C" fn otel_thread_ctx_update_end() {
 /// New ids on the attached record, inside the valid bracket. Returns 0, or -1 when no record is attached.
 ///
 /// # Safety
-/// `trace_id` points at 16 bytes and `span_id` at 8.
+/// `trace_id` points at 16 bytes and `span_id` at 8 (or NULL: zeros).
 #[no_mangle]
 pub unsafe extern "C" fn otel_thread_ctx_update_ids(trace_id: *const u8, span_id: *const u8, trace_flags: u8) -> i32 {
     let record = *slot();
     if record.is_null() {
         return -1;
     }
-    ptr::write_volatile(&mut (*record).valid, 0);
-    compiler_fence(Ordering::SeqCst);
+    store_valid(record, 0);
+    fence();
     otel_thread_ctx_record_set_ids(record, trace_id, span_id, trace_flags);
-    compiler_fence(Ordering::SeqCst);
-    ptr::write_volatile(&mut (*record).valid, 1);
+    fence();
+    store_valid(record, 1);
+    fence();
     0
 }
 
@@ -220,6 +301,303 @@ pub unsafe extern "C" fn otel_thread_ctx_read_current(buffer: *mut u8, capacity:
     let length = (HEADER_SIZE + used).min(capacity);
     ptr::copy_nonoverlapping(record.cast::<u8>(), buffer, length);
     length
+}
+
+// ---- The calling thread's state: its own pair of records and the counted record it publishes ----
+
+#[repr(C, align(64))]
+struct ThreadState {
+    records: [Record; 2],
+    /// This thread's `otel_thread_ctx_v1`.
+    slot: *mut *mut Record,
+    /// The counted record this thread published last, or NULL.
+    counted: *mut Record,
+    /// Index of the own record that is not published.
+    next: u32,
+}
+
+static mut STATE_ONCE: i32 = 0; // pthread_once_t (glibc: int)
+static STATE_KEY: AtomicU32 = AtomicU32::new(0);
+static STATE_KEY_READY: AtomicI32 = AtomicI32::new(0); // 1 once the key exists, -1 when it could not be made
+
+unsafe fn try_free(header: *mut Header) {
+    if (*header).shared_attaches.load(Ordering::SeqCst) == 0
+        && (*header).owner_attaches.load(Ordering::SeqCst) == 0
+        && (*header).state.compare_exchange(ORPHANED, FREED, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+    {
+        free(header.cast());
+    }
+}
+
+/// One attach of `record` on the thread whose slot is `slot`; false when the record is not live.
+#[inline(always)]
+unsafe fn count_attach(record: *mut Record, slot: *mut *mut Record) -> bool {
+    let header = header_of(record);
+    if (*header).owner == slot {
+        let count = (*header).owner_attaches.load(Ordering::Relaxed);
+        (*header).owner_attaches.store(count + 1, Ordering::Relaxed);
+        // A disposer on another thread marks first, then runs a process-wide barrier, then reads the count: it sees
+        // this attach, or this load sees its mark.
+        fence();
+        if (*header).state.load(Ordering::Relaxed) != LIVE {
+            (*header).owner_attaches.store(count, Ordering::Relaxed);
+            return false;
+        }
+        return true;
+    }
+    (*header).shared_attaches.fetch_add(1, Ordering::SeqCst);
+    if (*header).state.load(Ordering::SeqCst) != LIVE {
+        (*header).shared_attaches.fetch_sub(1, Ordering::SeqCst);
+        return false;
+    }
+    true
+}
+
+/// The thread whose slot is `slot` stopped publishing `record`; frees an orphan at its last release.
+#[inline(always)]
+unsafe fn release_attach(record: *mut Record, slot: *mut *mut Record) {
+    let header = header_of(record);
+    if (*header).owner == slot {
+        let count = (*header).owner_attaches.load(Ordering::Relaxed);
+        (*header).owner_attaches.store(count - 1, Ordering::Relaxed);
+    } else {
+        (*header).shared_attaches.fetch_sub(1, Ordering::SeqCst);
+    }
+    if (*header).state.load(Ordering::Relaxed) == ORPHANED {
+        core::sync::atomic::fence(Ordering::SeqCst);
+        try_free(header);
+    }
+}
+
+/// The thread published something else: the counted record it published before is released; returns its user value.
+#[inline(always)]
+unsafe fn release_counted(state: *mut ThreadState) -> usize {
+    let counted = (*state).counted;
+    if counted.is_null() {
+        return 0;
+    }
+    (*state).counted = ptr::null_mut();
+    let user = (*header_of(counted)).user.load(Ordering::Relaxed);
+    release_attach(counted, (*state).slot);
+    user
+}
+
+unsafe extern "C" fn thread_state_free(pointer: *mut core::ffi::c_void) {
+    let state = pointer.cast::<ThreadState>();
+    // The thread is exiting: nothing of it is published any more, and what it counted is released.
+    store_slot((*state).slot, ptr::null_mut());
+    fence();
+    release_counted(state);
+    free(pointer);
+}
+
+extern "C" fn thread_state_key_create() {
+    let mut key = 0u32;
+    // SAFETY: pthread_key_create writes the key; the destructor takes what pthread_setspecific stored.
+    let ok = unsafe { pthread_key_create(&mut key, Some(thread_state_free)) } == 0;
+    STATE_KEY.store(key, Ordering::SeqCst);
+    STATE_KEY_READY.store(if ok { 1 } else { -1 }, Ordering::SeqCst);
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn thread_state_create(location: *mut *mut core::ffi::c_void) -> *mut ThreadState {
+    pthread_once(ptr::addr_of_mut!(STATE_ONCE), thread_state_key_create);
+    if STATE_KEY_READY.load(Ordering::SeqCst) != 1 {
+        return ptr::null_mut();
+    }
+    let size = (core::mem::size_of::<ThreadState>() + 63) & !63;
+    let state = aligned_alloc(64, size).cast::<ThreadState>();
+    if state.is_null() {
+        return ptr::null_mut();
+    }
+    ptr::write_bytes(state.cast::<u8>(), 0, core::mem::size_of::<ThreadState>());
+    (*state).records[0].valid = 1;
+    (*state).records[1].valid = 1;
+    (*state).slot = slot();
+    if pthread_setspecific(STATE_KEY.load(Ordering::SeqCst), state.cast()) != 0 {
+        free(state.cast());
+        return ptr::null_mut();
+    }
+    *location = state.cast();
+    state
+}
+
+#[inline(always)]
+unsafe fn thread_state_get() -> *mut ThreadState {
+    let location = otel_thread_ctx_shim_state();
+    let state = (*location).cast::<ThreadState>();
+    if state.is_null() {
+        thread_state_create(location)
+    } else {
+        state
+    }
+}
+
+/// The fast path: writes the thread's unpublished own record (ids, flags, a pre-encoded attribute block) and publishes
+/// it with one slot store; releases a counted record published before. Returns 0, or -1 (nothing changed) when the
+/// block is too large or memory is exhausted.
+///
+/// # Safety
+/// `trace_id` points at 16 bytes, `span_id` at 8 (or NULL: zeros); `attrs` at `attrs_size` bytes (NULL when 0).
+#[no_mangle]
+pub unsafe extern "C" fn otel_thread_ctx_set(trace_id: *const u8, span_id: *const u8, trace_flags: u8, attrs: *const u8, attrs_size: usize) -> i32 {
+    if attrs_size > ATTRS_CAPACITY || (attrs.is_null() && attrs_size != 0) {
+        return -1;
+    }
+    let state = thread_state_get();
+    if state.is_null() {
+        return -1;
+    }
+    let index = ((*state).next & 1) as usize;
+    // Not published: no reader can see these writes until the slot store below.
+    let record = ptr::addr_of_mut!((*state).records[index]);
+    otel_thread_ctx_record_set_ids(record, trace_id, span_id, trace_flags);
+    if attrs_size != 0 {
+        ptr::copy_nonoverlapping(attrs, (*record).attrs_data.as_mut_ptr(), attrs_size);
+    }
+    (*record).attrs_data_size = attrs_size as u16;
+    fence();
+    store_slot((*state).slot, record);
+    fence();
+    (*state).next = (index ^ 1) as u32;
+    release_counted(state);
+    0
+}
+
+/// Publishes a counted record: counted before the previous one is released (attaching the record already published
+/// keeps it counted once). Returns 0 (and the previous counted record's user value), -1 when the record is not live
+/// (or NULL), -2 when memory is exhausted.
+///
+/// # Safety
+/// `record` comes from `otel_thread_ctx_record_new_user`; `previous_user` points at a writable word.
+#[no_mangle]
+pub unsafe extern "C" fn otel_thread_ctx_attach_counted(record: *mut Record, previous_user: *mut usize) -> i32 {
+    if record.is_null() || previous_user.is_null() {
+        return -1;
+    }
+    let state = thread_state_get();
+    if state.is_null() {
+        return -2;
+    }
+    if !count_attach(record, (*state).slot) {
+        return -1;
+    }
+    fence();
+    store_slot((*state).slot, record);
+    fence();
+    *previous_user = release_counted(state);
+    (*state).counted = record;
+    0
+}
+
+/// Publishes nothing; releases the counted record published before and returns its user value (0 if none).
+#[no_mangle]
+pub extern "C" fn otel_thread_ctx_clear() -> usize {
+    // SAFETY: the calling thread's own state and slot.
+    unsafe {
+        let state = (*otel_thread_ctx_shim_state()).cast::<ThreadState>();
+        if state.is_null() {
+            swap_slot(ptr::null_mut());
+            return 0;
+        }
+        // One TLS access: the state knows the slot.
+        fence();
+        store_slot((*state).slot, ptr::null_mut());
+        fence();
+        release_counted(state)
+    }
+}
+
+/// The user value of the counted record the calling thread publishes now, or 0.
+#[no_mangle]
+pub extern "C" fn otel_thread_ctx_current_user() -> usize {
+    // SAFETY: the calling thread's own state and slot.
+    unsafe {
+        let state = (*otel_thread_ctx_shim_state()).cast::<ThreadState>();
+        if state.is_null() || (*state).counted.is_null() || *(*state).slot != (*state).counted {
+            return 0;
+        }
+        (*header_of((*state).counted)).user.load(Ordering::Relaxed)
+    }
+}
+
+/// How many threads publish the counted record now (owner's and others').
+///
+/// # Safety
+/// `record` comes from `otel_thread_ctx_record_new_user`, or is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn otel_thread_ctx_record_attach_count(record: *const Record) -> i32 {
+    if record.is_null() {
+        return 0;
+    }
+    let header = header_of(record);
+    (*header).owner_attaches.load(Ordering::SeqCst) + (*header).shared_attaches.load(Ordering::SeqCst)
+}
+
+/// 1 when the calling thread created the record.
+///
+/// # Safety
+/// `record` comes from `otel_thread_ctx_record_new_user`, or is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn otel_thread_ctx_record_is_owner(record: *const Record) -> i32 {
+    (!record.is_null() && (*header_of(record)).owner == slot()) as i32
+}
+
+/// Starts disposing: -1 when not live, the count of other threads publishing it (and it stays live) when any, else 0
+/// (marked; the caller runs a process-wide barrier, then `dispose_end`).
+///
+/// # Safety
+/// `record` comes from `otel_thread_ctx_record_new_user`.
+#[no_mangle]
+pub unsafe extern "C" fn otel_thread_ctx_record_dispose_begin(record: *mut Record) -> i32 {
+    let header = header_of(record);
+    if (*header).state.compare_exchange(LIVE, DISPOSING, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+        return -1;
+    }
+    let shared = (*header).shared_attaches.load(Ordering::SeqCst);
+    if shared > 0 {
+        (*header).state.store(LIVE, Ordering::SeqCst);
+        return shared;
+    }
+    0
+}
+
+/// Ends disposing: 1 (live again) when the owner still publishes it, else 0 (freed).
+///
+/// # Safety
+/// `record` is being disposed (`dispose_begin` returned 0).
+#[no_mangle]
+pub unsafe extern "C" fn otel_thread_ctx_record_dispose_end(record: *mut Record) -> i32 {
+    let header = header_of(record);
+    if (*header).owner_attaches.load(Ordering::SeqCst) > 0 {
+        (*header).state.store(LIVE, Ordering::SeqCst);
+        return 1;
+    }
+    (*header).state.store(FREED, Ordering::SeqCst);
+    free(header.cast());
+    0
+}
+
+/// Orphans a record whose binding is gone: the last thread to stop publishing it frees it.
+///
+/// # Safety
+/// `record` comes from `otel_thread_ctx_record_new_user`.
+#[no_mangle]
+pub unsafe extern "C" fn otel_thread_ctx_record_orphan_begin(record: *mut Record) {
+    let header = header_of(record);
+    (*header).user.store(0, Ordering::SeqCst);
+    (*header).state.store(ORPHANED, Ordering::SeqCst);
+}
+
+/// After the caller's process-wide barrier: frees the orphan if no thread publishes it.
+///
+/// # Safety
+/// `record` was orphaned by `orphan_begin`.
+#[no_mangle]
+pub unsafe extern "C" fn otel_thread_ctx_record_orphan_end(record: *mut Record) {
+    core::sync::atomic::fence(Ordering::SeqCst);
+    try_free(header_of(record));
 }
 
 #[panic_handler]
