@@ -5,9 +5,9 @@ namespace OtelThreadCtx.OpenTelemetry;
 
 /// <summary>Ties publishing to one TracerProvider's life: made when the provider is built (it starts the Activity
 /// publisher and, in ASP.NET Core apps, the routing observer), shut down and disposed with the provider (it stops them).
-/// As a processor it sees the Activities the provider records; the first one publishes the provider's resource as the
-/// process context (the provider's resource is built after its processors are made, so this is the first moment it
-/// can be read).</summary>
+/// The provider's resource becomes the process context as soon as it can be read: the SDK builds the resource after it
+/// makes its processors and hands each processor its provider at the end of the build, so a work item queued here waits
+/// for that (bounded), and the first Activity the provider records publishes it too if that comes first.</summary>
 internal sealed class ThreadContextProcessor : BaseProcessor<Activity>
 {
     private readonly bool publishProcessContext;
@@ -32,6 +32,28 @@ internal sealed class ThreadContextProcessor : BaseProcessor<Activity>
         if (aspNetCoreRouting && ThreadContext.IsSupported)
         {
             routing = AspNetCoreRouteObserver.Start(publisher);
+        }
+
+        if (publishProcessContext && ThreadContext.IsSupported)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static processor => processor.PublishResourceWhenBuilt(), this, preferLocal: false);
+        }
+    }
+
+    /// <summary>Waits (up to 10 s: a build that failed never sets it) for the SDK to give this processor its provider,
+    /// then publishes the provider's resource.</summary>
+    private void PublishResourceWhenBuilt()
+    {
+        var deadline = Environment.TickCount64 + 10_000;
+        var spin = new SpinWait();
+        while (ParentProvider is null && Volatile.Read(ref stopped) == 0 && Environment.TickCount64 < deadline)
+        {
+            spin.SpinOnce(sleep1Threshold: 10);
+        }
+
+        if (Volatile.Read(ref stopped) == 0)
+        {
+            PublishResource();
         }
     }
 

@@ -138,16 +138,26 @@ public sealed class AddThreadContextTests
     }
 
     [Fact]
-    public void The_provider_resource_becomes_the_process_context_with_the_key_map()
+    public void The_provider_resource_becomes_the_process_context_with_the_key_map_when_the_provider_is_built()
     {
         using var provider = Build(o => o.AttributeTagNames.Add("tenant"), service: "resource-test-service");
-        using (Source.StartActivity("first"))
+
+        // Published once the provider is built, before any Activity.
+        ProcessContextReader.Snapshot? snapshot = null;
+        for (var attempt = 0; attempt < 200; attempt++)
         {
+            var (read, current) = ProcessContextReader.Read(Environment.ProcessId);
+            if (read == ProcessContextReader.ReadOutcome.Consistent && current!.Resource!.Attributes.Any(a => a.Key == "service.name" && a.Value.StringValue == "resource-test-service"))
+            {
+                snapshot = current;
+                break;
+            }
+
+            Thread.Sleep(10);
         }
 
-        var (outcome, snapshot) = ProcessContextReader.Read(Environment.ProcessId);
-        Assert.Equal(ProcessContextReader.ReadOutcome.Consistent, outcome);
-        var attributes = ProcessContextReader.Attributes(snapshot!.Resource!);
+        Assert.NotNull(snapshot);
+        var attributes = ProcessContextReader.Attributes(snapshot.Resource!);
         Assert.Equal("resource-test-service", attributes["service.name"].StringValue);
         Assert.Equal("9.8.7", attributes["service.version"].StringValue);
         Assert.Equal("test", attributes["deployment.environment.name"].StringValue);
