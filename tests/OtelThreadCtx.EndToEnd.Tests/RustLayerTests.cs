@@ -147,6 +147,45 @@ public sealed class RustLayerTests(PackageFeed feed) : IDisposable
         }
     }
 
+    /// <summary>A cargo that answers like the real one except for `build`, which runs <paramref name="build"/>.</summary>
+    private string FakeCargo(string build)
+    {
+        var real = File.Exists(Path.Combine(Environment.GetEnvironmentVariable("HOME") ?? "/root", ".cargo", "bin", "cargo"))
+            ? Path.Combine(Environment.GetEnvironmentVariable("HOME") ?? "/root", ".cargo", "bin", "cargo")
+            : Tools.Find("cargo");
+        var fake = Path.Combine(folder, "fake-cargo");
+        File.WriteAllText(fake, $"#!/bin/sh\nif [ \"$1\" = build ]; then {build}; fi\nexec '{real}' \"$@\"\n");
+        File.SetUnixFileMode(fake, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return fake;
+    }
+
+    private static string RealRustc() =>
+        File.Exists(Path.Combine(Environment.GetEnvironmentVariable("HOME") ?? "/root", ".cargo", "bin", "rustc"))
+            ? Path.Combine(Environment.GetEnvironmentVariable("HOME") ?? "/root", ".cargo", "bin", "rustc")
+            : Tools.Find("rustc");
+
+    [Fact]
+    public async Task A_cargo_that_hangs_is_stopped_at_the_time_limit_and_one_stopped_by_ctrl_c_is_a_cancellation()
+    {
+        Sample();
+        var (exit, output) = await Build(false, "OtelThreadCtxCargoPath=" + FakeCargo("exec sleep 600"), "OtelThreadCtxRustcPath=" + RealRustc(), "OtelThreadCtxToolTimeout=5");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("error OTC6001", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("OTC2005", output, StringComparison.Ordinal);
+        Assert.False(File.Exists(Library(false)));
+
+        // What SIGINT to the process group does to cargo: it dies of the signal.
+        (exit, output) = await Build(false, "OtelThreadCtxCargoPath=" + FakeCargo("kill -INT $$; sleep 5"), "OtelThreadCtxRustcPath=" + RealRustc());
+        Assert.NotEqual(0, exit);
+        Assert.Contains("error OTC6002", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("OTC2005", output, StringComparison.Ordinal);
+
+        // The next build, with the real cargo, recovers.
+        (exit, output) = await Build(false);
+        Assert.True(exit == 0, output);
+        Assert.True(File.Exists(Library(false)));
+    }
+
     [Fact]
     public async Task Missing_cargo_is_a_resolve_error_that_names_where_it_looked()
     {
