@@ -22,7 +22,8 @@ internal sealed class ThreadContextProcessor : BaseProcessor<Activity>
     public ThreadContextProcessor(IReadOnlyList<string> tagNames, bool publishProcessContext, bool aspNetCoreRouting)
     {
         this.publishProcessContext = publishProcessContext;
-        var publisherOptions = new ActivityPublisherOptions { Filter = IsPublished };
+        // A client or database span inside a request keeps the request's route: profiles group by it.
+        var publisherOptions = new ActivityPublisherOptions { Filter = IsPublished, InheritParentAttributes = true };
         foreach (var name in tagNames)
         {
             publisherOptions.AttributeTagNames.Add(name);

@@ -16,4 +16,9 @@ public sealed class ActivityPublisherOptions
     /// every change of <see cref="Activity.Current"/>: keep it to a few field reads (for example
     /// <see cref="Activity.Recorded"/>), and make it give the same answer for an Activity every time.</summary>
     public Func<Activity, bool>? Filter { get; set; }
+
+    /// <summary>An Activity that lacks one of the <see cref="AttributeTagNames"/> publishes its parent's value for it
+    /// (as published when the Activity first became current): a database or HTTP client span inside a request keeps the
+    /// request's <c>http.route</c>. Default: false.</summary>
+    public bool InheritParentAttributes { get; set; }
 }

@@ -35,6 +35,7 @@ public sealed class ActivityThreadContextPublisher : IDisposable
     private readonly ThreadContextKey[] keys;
     private readonly string[] tagNames;
     private readonly Func<Activity, bool>? filter;
+    private readonly bool inherit;
     private int disposed;
 
     /// <summary>The entry this publisher last published on the calling thread (equal to <see cref="published"/>'s value
@@ -47,6 +48,7 @@ public sealed class ActivityThreadContextPublisher : IDisposable
         tagNames = [.. options.AttributeTagNames];
         keys = tagNames.Select(ThreadContextKeys.Register).ToArray();
         filter = options.Filter;
+        inherit = options.InheritParentAttributes;
         published = new AsyncLocal<ActivityEntry?>(OnPublishedChanged);
     }
 
@@ -220,6 +222,11 @@ public sealed class ActivityThreadContextPublisher : IDisposable
                 parentEntry.LastChild = entry;
             }
 
+            if (inherit && (entry.Parent ?? NearestEntryAbove(activity)) is { Attributes: { } inherited })
+            {
+                entry.Attributes = ThreadContextAttributes.Merge(entry.Attributes, inherited);
+            }
+
             if (near is not null && near.Parent is null && ReferenceEquals(near.Activity.Parent, activity))
             {
                 // The child was seen first (the publisher started inside it): link it to this, its parent, now.
@@ -229,6 +236,20 @@ public sealed class ActivityThreadContextPublisher : IDisposable
         }
 
         return entry;
+    }
+
+    /// <summary>The entry of the nearest in-process ancestor that has one (an ancestor the filter rejects has none).</summary>
+    private ActivityEntry? NearestEntryAbove(Activity activity)
+    {
+        for (var parent = activity.Parent; parent is not null; parent = parent.Parent)
+        {
+            if (entries.TryGetValue(parent, out var found))
+            {
+                return found;
+            }
+        }
+
+        return null;
     }
 
     private ThreadContextAttributes? ReadTags(Activity activity)

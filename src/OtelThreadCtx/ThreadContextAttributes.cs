@@ -30,6 +30,41 @@ public sealed class ThreadContextAttributes
     }
 
     internal ref byte First => ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(encoded);
+
+    /// <summary><paramref name="own"/>'s entries, then each entry of <paramref name="inherited"/> whose key
+    /// <paramref name="own"/> lacks (as far as the record has room).</summary>
+    internal static ThreadContextAttributes? Merge(ThreadContextAttributes? own, ThreadContextAttributes inherited)
+    {
+        if (inherited.Length == 0)
+        {
+            return own;
+        }
+
+        Span<bool> present = stackalloc bool[256];
+        var block = new byte[ThreadContextRecord.AttributeCapacity];
+        var used = 0;
+        if (own is not null)
+        {
+            own.Encoded.CopyTo(block);
+            used = own.Length;
+            for (var rest = own.Encoded; rest.Length >= 2 && rest.Length >= 2 + rest[1]; rest = rest[(2 + rest[1])..])
+            {
+                present[rest[0]] = true;
+            }
+        }
+
+        var added = false;
+        for (var rest = inherited.Encoded; rest.Length >= 2 && rest.Length >= 2 + rest[1]; rest = rest[(2 + rest[1])..])
+        {
+            if (!present[rest[0]] && AttributeEncoding.Append(block, ref used, rest[0], rest.Slice(2, rest[1])) != AttributeResult.Dropped)
+            {
+                present[rest[0]] = true;
+                added = true;
+            }
+        }
+
+        return added ? new ThreadContextAttributes(block.AsSpan(0, used).ToArray()) : own;
+    }
 }
 
 /// <summary>Collects attribute entries for one <see cref="ThreadContextAttributes"/> block. Not thread-safe; the block

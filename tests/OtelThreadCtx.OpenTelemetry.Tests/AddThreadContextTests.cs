@@ -76,6 +76,27 @@ public sealed class AddThreadContextTests
     }
 
     [Fact]
+    public void A_child_without_a_tag_publishes_its_parents_value_and_a_child_with_one_its_own()
+    {
+        using var provider = Build(o => o.AttributeTagNames.Add("tenant"));
+        using var request = Source.StartActivity("request", ActivityKind.Server, parentContext: default,
+            tags: [new("http.route", "/orders/{id}"), new("tenant", "acme")])!;
+        using (var query = Source.StartActivity("query")!)
+        {
+            var published = Published.OnThisThread()!;
+            Assert.True(published.Matches(query));
+            Assert.Equal("/orders/{id}", published.Attributes["http.route"]);
+            Assert.Equal("acme", published.Attributes["tenant"]);
+        }
+
+        using var other = Source.StartActivity("other-tenant", ActivityKind.Internal, parentContext: default(ActivityContext),
+            tags: [new("tenant", "globex")]);
+        var own = Published.OnThisThread()!;
+        Assert.Equal("globex", own.Attributes["tenant"]);
+        Assert.Equal("/orders/{id}", own.Attributes["http.route"]);
+    }
+
+    [Fact]
     public void Sampled_out_activities_publish_their_nearest_sampled_ancestor_or_nothing()
     {
         using var provider = Build();

@@ -19,6 +19,9 @@ internal sealed record Observation(string Point, int ThreadId, Published? Publis
 /// <c>AddThreadContext()</c>. Handlers record what the thread publishes before and after awaits.</summary>
 internal sealed class KestrelServer : IAsyncDisposable
 {
+    /// <summary>The source of the child spans handlers start (a client or database call inside the request).</summary>
+    public static readonly ActivitySource ChildSource = new("OtelThreadCtx.OpenTelemetry.Tests.Kestrel");
+
     private readonly WebApplication app;
 
     public ConcurrentQueue<Activity> Exported { get; } = new();
@@ -53,7 +56,7 @@ internal sealed class KestrelServer : IAsyncDisposable
             .ConfigureResource(r => r.AddService("kestrel-tests"))
             .WithTracing(t =>
             {
-                t.AddAspNetCoreInstrumentation();
+                t.AddAspNetCoreInstrumentation().AddSource(ChildSource.Name);
                 if (export)
                 {
                     t.AddProcessor(new ExportToQueue(() => server!.Exported));
@@ -76,6 +79,19 @@ internal sealed class KestrelServer : IAsyncDisposable
             seen.Add(server.Observe("after-yield"));
             await Task.Run(() => seen.Add(server.Observe("task-run"))).ConfigureAwait(false);
             seen.Add(server.Observe("after-configure-await-false"));
+            return Results.Json(seen);
+        });
+        app.MapGet("/customers/{id}/orders", async (string id) =>
+        {
+            var seen = new List<Observation> { server.Observe("request") };
+            using (ChildSource.StartActivity("SELECT orders"))
+            {
+                seen.Add(server.Observe("child"));
+                await Task.Yield();
+                seen.Add(server.Observe("child-after-await"));
+            }
+
+            seen.Add(server.Observe("request-again"));
             return Results.Json(seen);
         });
         app.MapGet("/cpu", () =>

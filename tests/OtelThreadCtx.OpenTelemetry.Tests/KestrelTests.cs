@@ -55,6 +55,26 @@ public sealed class KestrelTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_child_span_inside_the_request_publishes_its_own_span_with_the_requests_route()
+    {
+        await using var server = await KestrelServer.StartAsync();
+        using var client = new HttpClient { BaseAddress = server.BaseAddress };
+        var (traceId, _, header) = NewTraceparent();
+        var seen = await GetObservations(client, new Uri("/customers/c-7/orders", UriKind.Relative), header);
+        Assert.Equal(["request", "child", "child-after-await", "request-again"], seen.Select(o => o.Point));
+        var request = seen[0].Published!;
+        var child = seen[1].Published!;
+        Assert.Equal(traceId, child.TraceId);
+        Assert.Equal(seen[1].ServerSpanId, child.SpanId); // the child span, current there
+        Assert.NotEqual(request.SpanId, child.SpanId);
+        Assert.Equal("/customers/{id}/orders", child.Attributes["http.route"]);
+        Assert.Equal("GET", child.Attributes["http.request.method"]);
+        Assert.Equal(child, seen[2].Published! with { Attributes = child.Attributes });
+        Assert.Equal(request.SpanId, seen[3].Published!.SpanId);
+        Assert.Equal("/customers/{id}/orders", seen[3].Published!.Attributes["http.route"]);
+    }
+
+    [Fact]
     public async Task A_cpu_bound_handler_publishes_its_request_for_its_whole_run()
     {
         await using var server = await KestrelServer.StartAsync();

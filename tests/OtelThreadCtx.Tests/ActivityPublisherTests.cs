@@ -49,6 +49,27 @@ public sealed class ActivityPublisherTests : IDisposable
     }
 
     [Fact]
+    public void Inheriting_publishes_the_parents_tag_in_a_child_that_lacks_it_and_not_inheriting_does_not()
+    {
+        foreach (var inherit in new[] { false, true })
+        {
+            publisher.Dispose();
+            var options = new ActivityPublisherOptions { InheritParentAttributes = inherit };
+            options.AttributeTagNames.Add("http.route");
+            using var own = ActivityThreadContextPublisher.Start(options);
+            using var request = source.StartActivity(ActivityKind.Server, tags: [new("http.route", "/orders/{id}")], name: "request")!;
+            using var query = source.StartActivity("query")!;
+            var bytes = Published().Bytes;
+            Assert.Equal(query.SpanId.ToHexString(), Convert.ToHexStringLower(bytes, 16, 8));
+            var attributes = Encoding.UTF8.GetString(bytes, 28, bytes.Length - 28);
+            Assert.Equal(inherit, attributes.EndsWith("/orders/{id}", StringComparison.Ordinal));
+            query.Stop();
+            request.Stop();
+            own.Dispose();
+        }
+    }
+
+    [Fact]
     public void Starting_an_activity_publishes_it_with_its_tags_and_stopping_restores_the_parent()
     {
         using var parent = source.StartActivity("parent")!;
