@@ -35,7 +35,7 @@ internal sealed class AspNetCoreRouteObserver : IObserver<DiagnosticListener>, I
     private readonly object gate = new();
     private readonly List<IDisposable> subscriptions = [];
     private IDisposable? allListeners;
-    private Accessors? accessors;
+    private volatile Accessors? accessors;
     private bool accessorsFailed;
     private bool disposed;
 
@@ -82,7 +82,8 @@ internal sealed class AspNetCoreRouteObserver : IObserver<DiagnosticListener>, I
             return;
         }
 
-        var read = accessors ?? MakeAccessors(httpContext);
+        // Made once from the first payload; when they cannot be made, every later event returns here without a lock.
+        var read = accessors ?? (Volatile.Read(ref accessorsFailed) ? null : MakeAccessors(httpContext));
         if (read is null)
         {
             return;
@@ -143,7 +144,7 @@ internal sealed class AspNetCoreRouteObserver : IObserver<DiagnosticListener>, I
                     accessors = null;
                 }
 
-                accessorsFailed = accessors is null;
+                Volatile.Write(ref accessorsFailed, accessors is null);
             }
 
             return accessors;

@@ -26,7 +26,7 @@ public sealed class CheckToolchainTask : NativeStepTask
             return Task.FromResult(false);
         }
 
-        var requirements = new ToolchainRequirements(BuildMode, architecture) { RustLlvmVersion = RustLlvm(RustLlvmVersion) };
+        var requirements = new ToolchainRequirements(BuildMode, architecture) { RustLlvmVersion = ToolVersion.TryParse(RustLlvmVersion) };
         var compiler = ToolItems.FromItem(Compiler, ToolKind.CCompiler);
         var linker = ToolItems.FromItem(Linker, ToolKind.Linker);
         var tools = new[] { compiler, linker, ToolItems.FromItem(Nm, ToolKind.Nm), ToolItems.FromItem(ReadElf, ToolKind.ReadElf) };

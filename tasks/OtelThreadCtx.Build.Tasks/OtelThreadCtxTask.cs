@@ -88,15 +88,6 @@ public abstract class OtelThreadCtxTask : Microsoft.Build.Utilities.Task, ICance
         }
     }
 
-    /// <summary>A "major.minor.patch" version from an item's metadata; null when empty or unreadable.</summary>
-    protected static Toolchain.ToolVersion? RustLlvm(string? version)
-    {
-        var parts = (version ?? string.Empty).Split('.');
-        return parts.Length == 3 && parts.All(p => int.TryParse(p, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _))
-            ? Toolchain.ToolVersion.Parse(parts[0], parts[1], parts[2])
-            : null;
-    }
-
     protected static IReadOnlyList<string> SplitFlags(string? flags) =>
         string.IsNullOrWhiteSpace(flags) ? [] : flags.Split([' ', ';', '\t', '\n'], StringSplitOptions.RemoveEmptyEntries);
 

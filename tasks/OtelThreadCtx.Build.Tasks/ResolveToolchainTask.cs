@@ -75,7 +75,7 @@ public sealed class ResolveToolchainTask : OtelThreadCtxTask
             UseRustToolchain = UseRustLld,
         };
 
-        var requirements = new ToolchainRequirements(mode, architecture) { RustLlvmVersion = RustLlvm(RustLlvmVersion) };
+        var requirements = new ToolchainRequirements(mode, architecture) { RustLlvmVersion = ToolVersion.TryParse(RustLlvmVersion) };
         var resolver = new ToolResolver(Tools);
         var ok = true;
 

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
 using OtelThreadCtx.Build.Tasks.Toolchain;
@@ -30,14 +29,7 @@ internal static class ToolItems
 
         _ = Enum.TryParse<ToolOrigin>(item.GetMetadata("Origin"), out var origin);
         _ = Enum.TryParse<ToolFlavor>(item.GetMetadata("Flavor"), out var flavor);
-        ToolVersion? version = null;
-        var parts = item.GetMetadata("Version").Split('.');
-        if (parts.Length == 3 && parts.All(p => int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out _)))
-        {
-            version = ToolVersion.Parse(parts[0], parts[1], parts[2]);
-        }
-
-        var identity = new ToolIdentity(flavor, version, item.GetMetadata("Vendor"), item.GetMetadata("Banner"));
+        var identity = new ToolIdentity(flavor, ToolVersion.TryParse(item.GetMetadata("Version")), item.GetMetadata("Vendor"), item.GetMetadata("Banner"));
         return new ResolvedTool(kind, item.ItemSpec, origin, identity);
     }
 

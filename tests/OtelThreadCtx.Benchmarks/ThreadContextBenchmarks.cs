@@ -230,8 +230,7 @@ internal static unsafe class CApi
     static CApi()
 #pragma warning restore CA1810
     {
-        var path = Environment.GetEnvironmentVariable("OTEL_THREAD_CTX_NATIVE_LIBRARY");
-        if (string.IsNullOrEmpty(path) || !NativeLibrary.TryLoad(path, out var library))
+        if (LoadFrom("OTEL_THREAD_CTX_NATIVE_LIBRARY") is not { } library)
         {
             return;
         }
@@ -241,6 +240,10 @@ internal static unsafe class CApi
         Set = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, byte*, nuint, int>)NativeLibrary.GetExport(library, "otel_thread_ctx_set");
         RecordNew = (delegate* unmanaged<nint>)NativeLibrary.GetExport(library, "otel_thread_ctx_record_new");
     }
+
+    /// <summary>The library named by an environment variable (a job's), or null when unset or unloadable.</summary>
+    internal static nint? LoadFrom(string variable) =>
+        Environment.GetEnvironmentVariable(variable) is { Length: > 0 } path && NativeLibrary.TryLoad(path, out var library) ? library : null;
 
     public static void EnsureLoaded()
     {
@@ -314,8 +317,7 @@ internal static unsafe class RustApi
     static RustApi()
 #pragma warning restore CA1810
     {
-        var path = Environment.GetEnvironmentVariable("OTC_BENCH_RUST_LIBRARY");
-        if (string.IsNullOrEmpty(path) || !NativeLibrary.TryLoad(path, out var library))
+        if (CApi.LoadFrom("OTC_BENCH_RUST_LIBRARY") is not { } library)
         {
             return;
         }

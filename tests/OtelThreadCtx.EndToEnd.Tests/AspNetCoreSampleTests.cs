@@ -27,13 +27,7 @@ public sealed partial class AspNetCoreSampleTests(PackageFeed feed)
             var project = Path.Combine(folder, "AspNetCore.csproj");
             File.WriteAllText(project, File.ReadAllText(project).Replace(
                 "Include=\"OtelThreadCtx.OpenTelemetry\" Version=\"0.1.0\"", $"Include=\"OtelThreadCtx.OpenTelemetry\" Version=\"{PackageFeed.Version}\"", StringComparison.Ordinal));
-            File.WriteAllText(Path.Combine(folder, "nuget.config"), $"""
-                <?xml version="1.0" encoding="utf-8"?>
-                <configuration>
-                  <packageSources><add key="local" value="{feed.Feed}" /></packageSources>
-                  <config><add key="globalPackagesFolder" value="{feed.Packages}" /></config>
-                </configuration>
-                """);
+            feed.WriteNuGetConfig(folder);
             var build = await Tools.RunAsync("dotnet", ["build", project, "-c", "Release", "-nodeReuse:false"], workingDirectory: folder);
             Assert.True(build.ExitCode == 0, build.StandardOutput + build.StandardError);
             var output = Path.Combine(folder, "bin", "Release", "net10.0");

@@ -35,13 +35,7 @@ public sealed class RustLayerTests(PackageFeed feed) : IDisposable
 
         var project = Path.Combine(folder, "RustLayer.csproj");
         File.WriteAllText(project, File.ReadAllText(project).Replace("OtelThreadCtx.Sdk/0.1.0", $"OtelThreadCtx.Sdk/{PackageFeed.Version}", StringComparison.Ordinal));
-        File.WriteAllText(Path.Combine(folder, "nuget.config"), $"""
-            <?xml version="1.0" encoding="utf-8"?>
-            <configuration>
-              <packageSources><add key="local" value="{feed.Feed}" /></packageSources>
-              <config><add key="globalPackagesFolder" value="{feed.Packages}" /></config>
-            </configuration>
-            """);
+        feed.WriteNuGetConfig(folder);
         return folder;
     }
 
@@ -129,8 +123,7 @@ public sealed class RustLayerTests(PackageFeed feed) : IDisposable
     public async Task An_arm64_rust_layer_needs_rusts_arm64_standard_library()
     {
         Sample();
-        var home = Path.Combine(Environment.GetEnvironmentVariable("HOME") ?? "/root", ".cargo", "bin", "rustc");
-        var sysroot = (await Tools.OutputOfAsync(File.Exists(home) ? home : Tools.Find("rustc"), "--print", "sysroot")).Trim();
+        var sysroot = (await Tools.OutputOfAsync(RustTool("rustc"), "--print", "sysroot")).Trim();
         var installed = Directory.Exists(Path.Combine(sysroot, "lib", "rustlib", "aarch64-unknown-linux-gnu", "lib"));
         var (exit, output) = await Build(false, "OtelThreadCtxTargetArchitecture=arm64");
         if (installed)
@@ -150,32 +143,32 @@ public sealed class RustLayerTests(PackageFeed feed) : IDisposable
     /// <summary>A cargo that answers like the real one except for `build`, which runs <paramref name="build"/>.</summary>
     private string FakeCargo(string build)
     {
-        var real = File.Exists(Path.Combine(Environment.GetEnvironmentVariable("HOME") ?? "/root", ".cargo", "bin", "cargo"))
-            ? Path.Combine(Environment.GetEnvironmentVariable("HOME") ?? "/root", ".cargo", "bin", "cargo")
-            : Tools.Find("cargo");
+        var real = RustTool("cargo");
         var fake = Path.Combine(folder, "fake-cargo");
         File.WriteAllText(fake, $"#!/bin/sh\nif [ \"$1\" = build ]; then {build}; fi\nexec '{real}' \"$@\"\n");
         File.SetUnixFileMode(fake, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         return fake;
     }
 
-    private static string RealRustc() =>
-        File.Exists(Path.Combine(Environment.GetEnvironmentVariable("HOME") ?? "/root", ".cargo", "bin", "rustc"))
-            ? Path.Combine(Environment.GetEnvironmentVariable("HOME") ?? "/root", ".cargo", "bin", "rustc")
-            : Tools.Find("rustc");
+    /// <summary>A Rust tool where rustup puts it (~/.cargo/bin), else on PATH.</summary>
+    private static string RustTool(string name)
+    {
+        var rustup = Path.Combine(Environment.GetEnvironmentVariable("HOME") ?? "/root", ".cargo", "bin", name);
+        return File.Exists(rustup) ? rustup : Tools.Find(name);
+    }
 
     [Fact]
     public async Task A_cargo_that_hangs_is_stopped_at_the_time_limit_and_one_stopped_by_ctrl_c_is_a_cancellation()
     {
         Sample();
-        var (exit, output) = await Build(false, "OtelThreadCtxCargoPath=" + FakeCargo("exec sleep 600"), "OtelThreadCtxRustcPath=" + RealRustc(), "OtelThreadCtxToolTimeout=5");
+        var (exit, output) = await Build(false, "OtelThreadCtxCargoPath=" + FakeCargo("exec sleep 600"), "OtelThreadCtxRustcPath=" + RustTool("rustc"), "OtelThreadCtxToolTimeout=5");
         Assert.NotEqual(0, exit);
         Assert.Contains("error OTC6001", output, StringComparison.Ordinal);
         Assert.DoesNotContain("OTC2005", output, StringComparison.Ordinal);
         Assert.False(File.Exists(Library(false)));
 
         // What SIGINT to the process group does to cargo: it dies of the signal.
-        (exit, output) = await Build(false, "OtelThreadCtxCargoPath=" + FakeCargo("kill -INT $$; sleep 5"), "OtelThreadCtxRustcPath=" + RealRustc());
+        (exit, output) = await Build(false, "OtelThreadCtxCargoPath=" + FakeCargo("kill -INT $$; sleep 5"), "OtelThreadCtxRustcPath=" + RustTool("rustc"));
         Assert.NotEqual(0, exit);
         Assert.Contains("error OTC6002", output, StringComparison.Ordinal);
         Assert.DoesNotContain("OTC2005", output, StringComparison.Ordinal);

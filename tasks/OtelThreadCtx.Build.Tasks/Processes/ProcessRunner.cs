@@ -14,11 +14,28 @@ public sealed class ProcessRunner : IProcessRunner
         ["LANGUAGE"] = null,
     };
 
+    /// <summary>The C locale, then the invocation's own variables (which win).</summary>
+    private static IReadOnlyDictionary<string, string?> Environment(ToolInvocation invocation)
+    {
+        if (invocation.Environment.Count == 0)
+        {
+            return CLocale;
+        }
+
+        var merged = new Dictionary<string, string?>(CLocale);
+        foreach (var (name, value) in invocation.Environment)
+        {
+            merged[name] = value;
+        }
+
+        return merged;
+    }
+
     public async Task<ProcessResult> RunAsync(ToolInvocation invocation, string? workingDirectory, CancellationToken cancellationToken)
     {
         var command = Cli.Wrap(invocation.ToolPath)
             .WithArguments(invocation.Arguments)
-            .WithEnvironmentVariables(invocation.Environment.Count == 0 ? CLocale : new Dictionary<string, string?>(CLocale.Concat(invocation.Environment)))
+            .WithEnvironmentVariables(Environment(invocation))
             .WithValidation(CommandResultValidation.None);
         if (workingDirectory is not null)
         {

@@ -10,6 +10,15 @@ public readonly record struct ToolVersion(int Major, int Minor, int Patch) : ICo
         string.IsNullOrEmpty(minor) ? 0 : int.Parse(minor, CultureInfo.InvariantCulture),
         string.IsNullOrEmpty(patch) ? 0 : int.Parse(patch, CultureInfo.InvariantCulture));
 
+    /// <summary>"major.minor.patch" as <see cref="ToString"/> writes it (item metadata); null when empty or unreadable.</summary>
+    public static ToolVersion? TryParse(string? text)
+    {
+        var parts = (text ?? string.Empty).Split('.');
+        return parts.Length == 3 && parts.All(p => int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            ? Parse(parts[0], parts[1], parts[2])
+            : null;
+    }
+
     public int CompareTo(ToolVersion other) =>
         Major != other.Major ? Major.CompareTo(other.Major)
         : Minor != other.Minor ? Minor.CompareTo(other.Minor)

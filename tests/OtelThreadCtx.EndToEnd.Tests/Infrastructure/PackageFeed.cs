@@ -16,6 +16,20 @@ public sealed class PackageFeed : IAsyncLifetime
 
     public string PackageFile => Path.Combine(Feed, $"OtelThreadCtx.{Version}.nupkg");
 
+    /// <summary>A nuget.config in <paramref name="folder"/> that restores from this feed (then the machine's sources)
+    /// into this run's fresh packages folder.</summary>
+    public void WriteNuGetConfig(string folder) => File.WriteAllText(Path.Combine(folder, "nuget.config"), $"""
+        <?xml version="1.0" encoding="utf-8"?>
+        <configuration>
+          <packageSources>
+            <add key="local" value="{Feed}" />
+          </packageSources>
+          <config>
+            <add key="globalPackagesFolder" value="{Packages}" />
+          </config>
+        </configuration>
+        """);
+
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(Feed);
@@ -62,17 +76,7 @@ public sealed class ConsumerProject : IDisposable
     {
         this.feed = feed;
         Directory = System.IO.Directory.CreateTempSubdirectory("otc-consumer-").FullName;
-        File.WriteAllText(System.IO.Path.Combine(Directory, "nuget.config"), $"""
-            <?xml version="1.0" encoding="utf-8"?>
-            <configuration>
-              <packageSources>
-                <add key="local" value="{feed.Feed}" />
-              </packageSources>
-              <config>
-                <add key="globalPackagesFolder" value="{feed.Packages}" />
-              </config>
-            </configuration>
-            """);
+        feed.WriteNuGetConfig(Directory);
         ProjectDirectory = System.IO.Path.Combine(Directory, name);
         AddProject(name, targetFrameworks, $"""<PackageReference Include="OtelThreadCtx" Version="{PackageFeed.Version}" />""", extraProperties, "Exe", body ?? AppProgram);
     }
