@@ -17,6 +17,9 @@ internal static unsafe class NativeApi
 
     /// <summary>Names a specific libotel_thread_ctx.so to load instead of probing (benchmarks compare builds this way).
     /// When set and unusable, the API is a no-op: there is no fallback to another copy.</summary>
+    /// <summary>Set by the NativeAOT static-link targets: the C API is linked into the executable.</summary>
+    internal const string StaticallyLinkedSwitch = "OtelThreadCtx.StaticallyLinked";
+
     internal const string LibraryPathVariable = "OTEL_THREAD_CTX_NATIVE_LIBRARY";
 
     /// <summary>True when the library loaded and exports every entry point below.</summary>
@@ -112,6 +115,15 @@ internal static unsafe class NativeApi
         {
             reason = $"{RuntimeInformation.OSDescription} {RuntimeInformation.ProcessArchitecture} is not Linux x64/arm64";
             return false;
+        }
+
+        // NativeAOT static link (sdk/package/OtelThreadCtx.NativeAot.targets): the API is in the executable itself,
+        // exported from its .dynsym; the export checks below still decide, so a missing symbol is a no-op.
+        if (AppContext.TryGetSwitch(StaticallyLinkedSwitch, out var staticallyLinked) && staticallyLinked)
+        {
+            handle = NativeLibrary.GetMainProgramHandle();
+            reason = null;
+            return true;
         }
 
         var explicitPath = Environment.GetEnvironmentVariable(LibraryPathVariable);
