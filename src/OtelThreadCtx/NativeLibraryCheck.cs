@@ -25,8 +25,8 @@ internal static class NativeLibraryCheck
     // A shared library has about ten program headers; far more means the header is not one.
     private const int MaxProgramHeaders = 256;
 
-    // The library is tens of kilobytes; a file beyond this is not one the package shipped.
-    private const long MaxHashedLength = 64L << 20;
+    // The library is tens of kilobytes; a file beyond this is not one the package shipped (and is not read into memory).
+    private const long MaxHashedLength = 16L << 20;
 
     /// <summary>Null when <paramref name="path"/> is a complete ELF64 shared library for <paramref name="architecture"/>
     /// (and, when <paramref name="expectedSha256"/> is given, has exactly that content); else why not.</summary>
@@ -43,7 +43,7 @@ internal static class NativeLibraryCheck
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
         {
-            return $"cannot be read ({e.GetType().Name}: {e.Message})";
+            return Refusal.Unreadable(e);
         }
     }
 
@@ -52,31 +52,31 @@ internal static class NativeLibraryCheck
         Span<byte> header = stackalloc byte[HeaderSize];
         if (ReadFully(file, header, 0) < HeaderSize)
         {
-            return $"is {length} bytes, shorter than an ELF header";
+            return Refusal.ShorterThanHeader(length);
         }
 
         if (header[0] != 0x7F || header[1] != (byte)'E' || header[2] != (byte)'L' || header[3] != (byte)'F')
         {
-            return "is not an ELF file";
+            return Refusal.NotElf;
         }
 
         // EI_CLASS = ELFCLASS64, EI_DATA = ELFDATA2LSB, EI_VERSION = EV_CURRENT.
         if (header[4] != 2 || header[5] != 1 || header[6] != 1)
         {
-            return $"is not a little-endian ELF64 file (class {header[4]}, data {header[5]}, version {header[6]})";
+            return Refusal.NotLittleEndianElf64(header[4], header[5], header[6]);
         }
 
         var type = BinaryPrimitives.ReadUInt16LittleEndian(header[16..]);
         if (type != EtDyn)
         {
-            return $"is not a shared library (e_type {type})";
+            return Refusal.NotSharedLibrary(type);
         }
 
         var machine = BinaryPrimitives.ReadUInt16LittleEndian(header[18..]);
         var expectedMachine = architecture == Architecture.Arm64 ? EmAarch64 : EmX86_64;
         if (machine != expectedMachine)
         {
-            return $"is built for {MachineName(machine)}, but this process runs {MachineName(expectedMachine)}";
+            return Refusal.ForeignMachine(machine, expectedMachine);
         }
 
         var programHeaders = BinaryPrimitives.ReadUInt64LittleEndian(header[32..]);
@@ -87,20 +87,20 @@ internal static class NativeLibraryCheck
         var sectionHeaderCount = BinaryPrimitives.ReadUInt16LittleEndian(header[60..]);
         if (programHeaderSize != ProgramHeaderSize || programHeaderCount is 0 or > MaxProgramHeaders)
         {
-            return $"has an implausible program header table ({programHeaderCount} entries of {programHeaderSize} bytes)";
+            return Refusal.ImplausibleProgramHeaders(programHeaderCount, programHeaderSize);
         }
 
         // Section numbering beyond 0xff00 keeps the count in section 0; either way section 0 must be in the file.
         if (sectionHeaderSize != SectionHeaderSize
             || !Inside(sectionHeaders, (ulong)Math.Max((int)sectionHeaderCount, 1) * SectionHeaderSize, length))
         {
-            return $"is cut short: its section header table ({sectionHeaderCount} entries at offset {sectionHeaders}) does not fit in its {length} bytes";
+            return Refusal.SectionHeadersOutside(sectionHeaderCount, sectionHeaders, length);
         }
 
         var tableLength = programHeaderCount * ProgramHeaderSize;
         if (!Inside(programHeaders, (ulong)tableLength, length))
         {
-            return $"is cut short: its program header table (offset {programHeaders}) does not fit in its {length} bytes";
+            return Refusal.ProgramHeadersOutside(programHeaders, length);
         }
 
         var table = ArrayPool<byte>.Shared.Rent(tableLength);
@@ -109,7 +109,7 @@ internal static class NativeLibraryCheck
             var entries = table.AsSpan(0, tableLength);
             if (ReadFully(file, entries, (long)programHeaders) < tableLength)
             {
-                return "changed while it was read";
+                return Refusal.Changed;
             }
 
             var loadable = 0;
@@ -126,11 +126,11 @@ internal static class NativeLibraryCheck
                 var size = BinaryPrimitives.ReadUInt64LittleEndian(entry[32..]);
                 if (!Inside(offset, size, length))
                 {
-                    return $"is cut short: its loadable segment {i} ({size} bytes at offset {offset}) does not fit in its {length} bytes";
+                    return Refusal.SegmentOutside(i, size, offset, length);
                 }
             }
 
-            return loadable == 0 ? "has no loadable segment" : null;
+            return loadable == 0 ? Refusal.NoLoadableSegment : null;
         }
         finally
         {
@@ -142,27 +142,24 @@ internal static class NativeLibraryCheck
     {
         if (length > MaxHashedLength)
         {
-            return $"is {length} bytes, not the library this application shipped (sha256 {expected})";
+            return Refusal.TooLargeForShipped(length, expected);
         }
 
         Span<byte> actual = stackalloc byte[SHA256.HashSizeInBytes];
-        var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        var buffer = ArrayPool<byte>.Shared.Rent((int)length);
         try
         {
-            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            long position = 0;
-            int read;
-            while ((read = RandomAccess.Read(file, buffer, position)) > 0)
+            var content = buffer.AsSpan(0, (int)length);
+            if (ReadFully(file, content, 0) < content.Length)
             {
-                hash.AppendData(buffer, 0, read);
-                position += read;
+                return Refusal.Changed;
             }
 
-            hash.GetHashAndReset(actual);
+            SHA256.HashData(content, actual);
         }
         catch (CryptographicException e)
         {
-            return $"cannot be checked against the sha256 this application shipped (no SHA-256: {e.Message})";
+            return Refusal.NoSha256(e);
         }
         finally
         {
@@ -170,9 +167,7 @@ internal static class NativeLibraryCheck
         }
 
         var hex = Convert.ToHexString(actual);
-        return hex.Equals(expected, StringComparison.OrdinalIgnoreCase)
-            ? null
-            : $"is not the library this application shipped (sha256 {hex.ToLowerInvariant()}, expected {expected.ToLowerInvariant()}): damaged or replaced";
+        return hex.Equals(expected, StringComparison.OrdinalIgnoreCase) ? null : Refusal.NotShipped(hex, expected);
     }
 
     private static bool Inside(ulong offset, ulong size, long length) =>
@@ -190,10 +185,52 @@ internal static class NativeLibraryCheck
         return total;
     }
 
-    private static string MachineName(ushort machine) => machine switch
+    /// <summary>The reasons, each formatted in its own method: the JIT compiles one only when a file is refused, so a
+    /// library that passes costs the startup none of this formatting code.</summary>
+    private static class Refusal
     {
-        EmX86_64 => "x86-64",
-        EmAarch64 => "aarch64",
-        _ => $"machine {machine}",
-    };
+        public const string NotElf = "is not an ELF file";
+        public const string Changed = "changed while it was read";
+        public const string NoLoadableSegment = "has no loadable segment";
+
+        public static string Unreadable(Exception e) => $"cannot be read ({e.GetType().Name}: {e.Message})";
+
+        public static string ShorterThanHeader(long length) => $"is {length} bytes, shorter than an ELF header";
+
+        public static string NotLittleEndianElf64(byte elfClass, byte data, byte version) =>
+            $"is not a little-endian ELF64 file (class {elfClass}, data {data}, version {version})";
+
+        public static string NotSharedLibrary(ushort type) => $"is not a shared library (e_type {type})";
+
+        public static string ForeignMachine(ushort machine, ushort expected) =>
+            $"is built for {MachineName(machine)}, but this process runs {MachineName(expected)}";
+
+        public static string ImplausibleProgramHeaders(ushort count, ushort size) =>
+            $"has an implausible program header table ({count} entries of {size} bytes)";
+
+        public static string SectionHeadersOutside(ushort count, ulong offset, long length) =>
+            $"is cut short: its section header table ({count} entries at offset {offset}) does not fit in its {length} bytes";
+
+        public static string ProgramHeadersOutside(ulong offset, long length) =>
+            $"is cut short: its program header table (offset {offset}) does not fit in its {length} bytes";
+
+        public static string SegmentOutside(int index, ulong size, ulong offset, long length) =>
+            $"is cut short: its loadable segment {index} ({size} bytes at offset {offset}) does not fit in its {length} bytes";
+
+        public static string TooLargeForShipped(long length, string expected) =>
+            $"is {length} bytes, not the library this application shipped (sha256 {expected.ToLowerInvariant()})";
+
+        public static string NoSha256(CryptographicException e) =>
+            $"cannot be checked against the sha256 this application shipped (no SHA-256: {e.Message})";
+
+        public static string NotShipped(string actual, string expected) =>
+            $"is not the library this application shipped (sha256 {actual.ToLowerInvariant()}, expected {expected.ToLowerInvariant()}): damaged or replaced";
+
+        private static string MachineName(ushort machine) => machine switch
+        {
+            EmX86_64 => "x86-64",
+            EmAarch64 => "aarch64",
+            _ => $"machine {machine}",
+        };
+    }
 }
