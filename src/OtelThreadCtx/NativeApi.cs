@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
 
 namespace OtelThreadCtx;
@@ -157,6 +158,7 @@ internal static unsafe class NativeApi
     /// native library: the folders the host names from deps.json (runtimes/&lt;rid&gt;/native/ of a portable build, the
     /// application folder), this assembly's folder, the application folder. Only these: a copy elsewhere on the system
     /// search path is not one this application shipped.</summary>
+    [UnconditionalSuppressMessage("SingleFile", "IL3000", Justification = "Location is empty in a single-file or NativeAOT application; the application folder, searched next, is the assembly's folder there.")]
     private static string? FindBesideApplication()
     {
         var fileName = $"lib{LibraryName}.so";
@@ -171,9 +173,7 @@ internal static unsafe class NativeApi
             }
         }
 
-#pragma warning disable IL3000 // empty in a single-file or NativeAOT application: the application folder below covers those
         var assemblyDirectory = Path.GetDirectoryName(typeof(NativeApi).Assembly.Location);
-#pragma warning restore IL3000
         foreach (var directory in (ReadOnlySpan<string?>)[assemblyDirectory, AppContext.BaseDirectory])
         {
             if (!string.IsNullOrEmpty(directory) && Path.Combine(directory, fileName) is var candidate && File.Exists(candidate))
