@@ -7,7 +7,7 @@ using Xunit.Abstractions;
 namespace OtelThreadCtx.EndToEnd.Tests;
 
 /// <summary>The run-time half of "never load a damaged library": an application built against the packed package, as
-/// JIT, ReadyToRun and NativeAOT, its libotel_thread_ctx.so cut short at every 256-byte boundary, bytes flipped in
+/// JIT, ReadyToRun and NativeAOT (single-file too, for the sha256 read from its bundled runtimeconfig), its libotel_thread_ctx.so cut short at every 256-byte boundary, bytes flipped in
 /// .dynsym and .text, replaced by a valid library of another build, or named cut short by OTEL_THREAD_CTX_NATIVE_LIBRARY.
 /// Every run must exit 0 (no SIGBUS, no SIGSEGV, no exception), report <c>IsSupported=False</c>, and say why through
 /// <c>ThreadContext.UnavailableReason</c>.</summary>
@@ -25,6 +25,9 @@ public sealed class LibraryIntegrityTests(PackageFeed feed, LibraryIntegrityTest
 
         /// <summary>dotnet publish -r linux-x64 -p:PublishAot=true: one native executable, the library beside it.</summary>
         NativeAot,
+
+        /// <summary>dotnet publish -r linux-x64 -p:PublishSingleFile=true: the runtimeconfig.json bundled, the library beside.</summary>
+        SingleFile,
     }
 
     private const int Step = 256;
@@ -63,6 +66,7 @@ public sealed class LibraryIntegrityTests(PackageFeed feed, LibraryIntegrityTest
     [InlineData(Flavour.ReadyToRun, ".text")]
     [InlineData(Flavour.NativeAot, ".dynsym")]
     [InlineData(Flavour.NativeAot, ".text")]
+    [InlineData(Flavour.SingleFile, ".text")]
     public async Task A_library_with_flipped_bytes_is_refused_by_its_sha256(Flavour flavour, string section)
     {
         var app = await probes.GetAsync(feed, flavour);
@@ -122,6 +126,7 @@ public sealed class LibraryIntegrityTests(PackageFeed feed, LibraryIntegrityTest
     [Theory]
     [InlineData(Flavour.Jit)]
     [InlineData(Flavour.NativeAot)]
+    [InlineData(Flavour.SingleFile)]
     public async Task The_shipped_library_loads_and_its_sha256_is_recorded(Flavour flavour)
     {
         var app = await probes.GetAsync(feed, flavour);
@@ -209,6 +214,7 @@ public sealed class LibraryIntegrityTests(PackageFeed feed, LibraryIntegrityTest
             {
                 Flavour.Jit => ["build", "-c", "Release", "-o", outDir],
                 Flavour.ReadyToRun => ["publish", "-c", "Release", "-r", "linux-x64", "--self-contained", "false", "-p:PublishReadyToRun=true", "-o", outDir],
+                Flavour.SingleFile => ["publish", "-c", "Release", "-r", "linux-x64", "--self-contained", "false", "-p:PublishSingleFile=true", "-o", outDir],
                 _ => ["publish", "-c", "Release", "-r", "linux-x64", "-p:PublishAot=true", "-p:CppCompilerAndLinker=clang-19", "-p:TreatWarningsAsErrors=false", "-o", outDir],
             };
             var result = await app.DotnetAsync(null, how);
@@ -217,7 +223,8 @@ public sealed class LibraryIntegrityTests(PackageFeed feed, LibraryIntegrityTest
                 ? Path.Combine("runtimes", "linux-x64", "native", "libotel_thread_ctx.so")
                 : "libotel_thread_ctx.so";
             Assert.True(File.Exists(Path.Combine(outDir, library)), $"{flavour}: no {library} in {outDir}");
-            return new ProbeFolder(outDir, library, flavour == Flavour.NativeAot);
+            Assert.Equal(flavour is Flavour.Jit or Flavour.ReadyToRun, File.Exists(Path.Combine(outDir, "App.dll")));
+            return new ProbeFolder(outDir, library, flavour is Flavour.NativeAot or Flavour.SingleFile);
         }
 
         public void Dispose()
