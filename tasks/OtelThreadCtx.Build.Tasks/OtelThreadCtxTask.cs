@@ -47,7 +47,7 @@ public abstract class OtelThreadCtxTask : Microsoft.Build.Utilities.Task, ICance
             DeletePendingOutputs();
             Report(new BuildDiagnostic(DiagnosticCodes.ToolTimedOut,
                 $"{e.Message} Nothing it wrote is kept. Fix: find out why it hangs (a wrapper waiting for input, a slow network file system), " +
-                "or raise OtelThreadCtxToolTimeout (seconds) if the machine is just slow."));
+                $"or raise OtelThreadCtxToolTimeout (now {ToolTimeout}; a whole number of seconds, for example -p:OtelThreadCtxToolTimeout={Math.Min(ToolTimeout * 2L, MaximumToolTimeout)}) if the machine is just slow."));
             return false;
         }
         catch (OperationCanceledException)
