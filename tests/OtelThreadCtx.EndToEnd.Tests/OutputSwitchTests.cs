@@ -81,6 +81,15 @@ public sealed class OutputSwitchTests(PackageFeed feed)
         var plain = await app.DotnetAsync(null, publish);
         Assert.True(plain.ExitCode == 0, Output(plain));
         await AssertIsPackageLibrary(published);
+
+        // Even an UNVERIFIED inline library (kept in warnings mode: the shim survived) gives way to the package's.
+        var unverified = await app.DotnetAsync(null, [.. publish, Inline, "-p:OtelThreadCtxLdFlags=\"-Wl,--no-gc-sections\"", "-p:OtelThreadCtxVerificationFailuresAsWarnings=true"]);
+        Assert.True(unverified.ExitCode == 0, Output(unverified));
+        Assert.Contains("warning OTC4001:", unverified.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal(await File.ReadAllBytesAsync(VerifiedLibrary(app)), await File.ReadAllBytesAsync(published));
+        var plainAgain = await app.DotnetAsync(null, publish);
+        Assert.True(plainAgain.ExitCode == 0, Output(plainAgain));
+        await AssertIsPackageLibrary(published);
     }
 
     [Fact]
