@@ -17,12 +17,10 @@ public sealed class PropertyValueTests(PackageFeed feed)
 
     [Theory]
     [InlineData("OtelThreadCtxInline", "1", "OTC1204")]
-    [InlineData("OtelThreadCtxInline", "enabled", "OTC1204")]
     [InlineData("OtelThreadCtxSplitDebugInfo", "maybe", "OTC1204")]
     [InlineData("OtelThreadCtxVerificationFailuresAsWarnings", "2", "OTC1204")]
     [InlineData("OtelThreadCtxToolTimeout", "abc", "OTC1205")]
     [InlineData("OtelThreadCtxToolTimeout", "0", "OTC1205")]
-    [InlineData("OtelThreadCtxToolTimeout", "-5", "OTC1205")]
     public async Task A_value_that_is_no_accepted_spelling_stops_the_build_with_its_code(string property, string value, string code)
     {
         using var app = new ConsumerProject(feed);
