@@ -22,7 +22,7 @@ public sealed class CheckToolchainTask : NativeStepTask
         var architecture = Target;
         if (architecture is null)
         {
-            Report(new BuildDiagnostic(DiagnosticCodes.UnsupportedTarget, $"Architecture '{Architecture}' is not supported. Fix: use x64 or arm64."));
+            Report(new BuildDiagnostic(DiagnosticCodes.UnsupportedTarget, TargetArchitecture.UnsupportedMessage(Architecture)));
             return Task.FromResult(false);
         }
 

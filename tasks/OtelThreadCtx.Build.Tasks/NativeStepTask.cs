@@ -7,7 +7,7 @@ namespace OtelThreadCtx.Build.Tasks;
 /// <summary>The inputs every step after resolve shares: the mode, the target, and the resolved compiler and linker.</summary>
 public abstract class NativeStepTask : OtelThreadCtxTask
 {
-    /// <summary>OtelThreadCtxInline: "true" for the inline build.</summary>
+    /// <summary>$(OtelThreadCtxMode): "default" or "inline", as the targets decided it.</summary>
     [Required]
     public string Mode { get; set; } = string.Empty;
 
@@ -24,7 +24,10 @@ public abstract class NativeStepTask : OtelThreadCtxTask
     /// <summary>OtelThreadCtxSysroot: the target's headers and libraries for a cross build (empty: the host's).</summary>
     public string Sysroot { get; set; } = string.Empty;
 
-    protected NativeBuildMode BuildMode => NativeBuildModeParser.FromInlineProperty(Mode);
+    /// <summary>The decided mode (<see cref="CheckParameters"/> refused anything else before the step ran).</summary>
+    protected NativeBuildMode BuildMode => NativeBuildModeParser.Parse(Mode) ?? throw new InvalidOperationException($"Mode '{Mode}' was not checked.");
+
+    protected override BuildDiagnostic? CheckParameters() => CheckMode(Mode) ?? base.CheckParameters();
 
     /// <summary>The parsed architecture; null when it is not one the build supports.</summary>
     protected TargetArchitecture? Target => TargetArchitecture.Parse(Architecture);

@@ -112,9 +112,10 @@ public sealed class VerifyLibraryTask : NativeStepTask
             sources,
             !string.IsNullOrEmpty(DebugFile) && File.Exists(DebugFile) ? Path.GetFullPath(DebugFile) : null,
             !string.IsNullOrEmpty(DebugFile) && File.Exists(DebugFile) ? Sha256(DebugFile) : null,
-            RustBuildRecord.Read(RustBuildFile));
+            RustBuildRecord.Read(RustBuildFile),
+            File.Exists(library) ? new FileInfo(library).Length : null);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(ReportPath))!);
-        await File.WriteAllTextAsync(ReportPath, report.ToJson(), CancellationToken).ConfigureAwait(false);
+        Publishing.AtomicFile.WriteAllText(ReportPath, report.ToJson());
 
         if (outcome.Error is { } inspectError)
         {
@@ -138,8 +139,8 @@ public sealed class VerifyLibraryTask : NativeStepTask
         {
             if (!Passed && FailuresAsWarnings)
             {
-                await File.WriteAllLinesAsync(UnverifiedMarkerPath,
-                    failures.Select(f => $"{f.Code}\tUNVERIFIED library kept (OtelThreadCtxVerificationFailuresAsWarnings=true): {f.Message.ReplaceLineEndings(" ")}"), CancellationToken).ConfigureAwait(false);
+                Publishing.AtomicFile.WriteAllLines(UnverifiedMarkerPath,
+                    failures.Select(f => $"{f.Code}\tUNVERIFIED library kept (OtelThreadCtxVerificationFailuresAsWarnings=true): {f.Message.ReplaceLineEndings(" ")}"));
             }
             else
             {

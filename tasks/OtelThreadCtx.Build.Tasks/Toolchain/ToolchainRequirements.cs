@@ -40,7 +40,7 @@ public sealed class ToolchainRequirements(NativeBuildMode mode, TargetArchitectu
         if (!identity.IsKnown)
         {
             return new BuildDiagnostic(DiagnosticCodes.VersionUnreadable,
-                $"{where} printed a version banner this build cannot read: '{identity.BannerLine}'. " +
+                $"{where} could not be identified: '{tool.Path} --version' {identity.Answer}, not a version banner this build reads. " +
                 $"Fix: set {tool.Kind.PropertyName()} to a clang/gcc, ld.lld, GNU or LLVM nm/readelf, or report the banner as a bug.");
         }
 
