@@ -6,6 +6,7 @@ namespace OtelThreadCtx.Tool.Output;
 /// <summary>--json output: one source-generated (trim- and AOT-safe) serializer context for every report.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true, UseStringEnumConverter = true)]
 [JsonSerializable(typeof(CheckReport))]
+[JsonSerializable(typeof(InspectReport))]
 internal sealed partial class ToolJsonContext : JsonSerializerContext;
 
 internal static class Json
