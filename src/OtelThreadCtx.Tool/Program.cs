@@ -9,6 +9,7 @@ var root = new RootCommand("otel-thread-ctx: see what a profiler sees. Reads Ope
 };
 root.Subcommands.Add(CheckCommand.Create(json));
 root.Subcommands.Add(InspectCommand.Create(json));
+root.Subcommands.Add(WatchCommand.Create(json));
 
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)

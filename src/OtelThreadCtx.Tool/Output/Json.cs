@@ -7,6 +7,7 @@ namespace OtelThreadCtx.Tool.Output;
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true, UseStringEnumConverter = true)]
 [JsonSerializable(typeof(CheckReport))]
 [JsonSerializable(typeof(InspectReport))]
+[JsonSerializable(typeof(WatchReport))]
 internal sealed partial class ToolJsonContext : JsonSerializerContext;
 
 internal static class Json
