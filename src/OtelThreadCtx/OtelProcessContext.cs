@@ -72,7 +72,7 @@ public static class OtelProcessContext
     {
         try
         {
-            return writer!.Publish(ResourceAttributes.Encode(attributes, keys));
+            return writer!.Publish(ProcessContextPayload.Encode(attributes, keys));
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or OutOfMemoryException)
         {

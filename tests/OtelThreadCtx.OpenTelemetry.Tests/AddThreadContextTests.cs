@@ -168,7 +168,7 @@ public sealed class AddThreadContextTests
         for (var attempt = 0; attempt < 200; attempt++)
         {
             var (read, current) = ProcessContextReader.Read(Environment.ProcessId);
-            if (read == ProcessContextReader.ReadOutcome.Consistent && current!.Resource!.Attributes.Any(a => a.Key == "service.name" && a.Value.StringValue == "resource-test-service"))
+            if (read == ProcessContextReader.ReadOutcome.Consistent && current!.Resource.TryGetValue("service.name", out var name) && name.StringValue == "resource-test-service")
             {
                 snapshot = current;
                 break;
@@ -178,14 +178,17 @@ public sealed class AddThreadContextTests
         }
 
         Assert.NotNull(snapshot);
-        var attributes = ProcessContextReader.Attributes(snapshot.Resource!);
+        // The provider's resource in ProcessContext.resource, OTEP 4947's keys in ProcessContext.attributes.
+        var attributes = snapshot.Resource;
         Assert.Equal("resource-test-service", attributes["service.name"].StringValue);
         Assert.Equal("9.8.7", attributes["service.version"].StringValue);
         Assert.Equal("test", attributes["deployment.environment.name"].StringValue);
         Assert.Equal("opentelemetry", attributes["telemetry.sdk.name"].StringValue);
         Assert.Equal("dotnet", attributes["telemetry.sdk.language"].StringValue);
         Assert.False(string.IsNullOrEmpty(attributes["service.instance.id"].StringValue));
-        var keyMap = attributes["threadlocal.attribute_key_map"].ArrayValue.Values.Select(v => v.StringValue).ToList();
+        Assert.DoesNotContain(attributes.Keys, k => k.StartsWith("threadlocal.", StringComparison.Ordinal));
+        Assert.Equal("tlsdesc_v1_dev", snapshot.Attributes["threadlocal.schema_version"].StringValue);
+        var keyMap = snapshot.KeyMap;
         Assert.Contains("http.route", keyMap);
         Assert.Contains("http.request.method", keyMap);
         Assert.Contains("tenant", keyMap);

@@ -55,11 +55,12 @@ public sealed partial class SampleProcessTests
             // From outside the process: the OpenTelemetry resource and the key map.
             var (outcome, snapshot) = ProcessContextReader.Read(process.Id);
             Assert.Equal(ProcessContextReader.ReadOutcome.Consistent, outcome);
-            var attributes = ProcessContextReader.Attributes(snapshot!.Resource!);
+            var attributes = snapshot!.Resource;
             Assert.Equal("aspnetcore-sample", attributes["service.name"].StringValue);
             Assert.Equal("1.0.0", attributes["service.version"].StringValue);
-            var keyMap = attributes["threadlocal.attribute_key_map"].ArrayValue.Values.Select(v => v.StringValue).ToList();
-            Assert.Equal(["http.route", "http.request.method"], keyMap);
+            Assert.DoesNotContain(attributes.Keys, k => k.StartsWith("threadlocal.", StringComparison.Ordinal));
+            Assert.Equal("tlsdesc_v1_dev", snapshot.Attributes["threadlocal.schema_version"].StringValue);
+            Assert.Equal(["http.route", "http.request.method"], snapshot.KeyMap);
         }
         finally
         {

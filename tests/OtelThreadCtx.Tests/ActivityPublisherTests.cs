@@ -195,12 +195,12 @@ public sealed class ActivityPublisherTests : IDisposable
         var (outcome, snapshot) = ProcessContextReader.Read(Environment.ProcessId);
 
         Assert.Equal(ProcessContextReader.ReadOutcome.Consistent, outcome);
-        var keys = ProcessContextReader.Attributes(snapshot!.Resource!)["threadlocal.attribute_key_map"].ArrayValue.Values.Select(v => v.StringValue).ToList();
+        var keys = snapshot!.KeyMap;
         Assert.Equal(ThreadContextKeys.Register("http.route").Index, keys.IndexOf("http.route"));
 
         var added = ThreadContextKeys.Register($"test.publisher.{Guid.NewGuid():N}");
         var after = ProcessContextReader.Read(Environment.ProcessId).Snapshot!;
-        Assert.Equal(added.Name, ProcessContextReader.Attributes(after.Resource!)["threadlocal.attribute_key_map"].ArrayValue.Values[added.Index].StringValue);
+        Assert.Equal(added.Name, after.KeyMap[added.Index]);
     }
 
     [Fact]

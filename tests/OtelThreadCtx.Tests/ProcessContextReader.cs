@@ -1,13 +1,27 @@
 using System.Buffers.Binary;
-using OtelThreadCtx.Protocol.Resource;
+using OtelThreadCtx.Protocol.Common;
+using ProcessContextMessage = OtelThreadCtx.Protocol.ProcessContextV1Development.ProcessContext;
 
 namespace OtelThreadCtx.Tests;
 
 /// <summary>Reads an OTEP 4719 process context from outside the publisher, as a profiler does:
-/// /proc/&lt;pid&gt;/maps to find the mapping, /proc/&lt;pid&gt;/mem to read header and payload.</summary>
+/// /proc/&lt;pid&gt;/maps to find the mapping, /proc/&lt;pid&gt;/mem to read header and payload, the payload decoded strictly
+/// as the OTEP's <c>opentelemetry.proto.processcontext.v1development.ProcessContext</c>.</summary>
 internal static class ProcessContextReader
 {
-    public sealed record Snapshot(string MapsLine, string Signature, uint Version, uint PayloadSize, ulong PublishedAtNs, Resource? Resource);
+    public sealed record Snapshot(string MapsLine, string Signature, uint Version, uint PayloadSize, ulong PublishedAtNs, ProcessContextMessage Context)
+    {
+        /// <summary><c>ProcessContext.resource</c>'s attributes by key.</summary>
+        public Dictionary<string, AnyValue> Resource => ByKey(Context.Resource?.Attributes ?? []);
+
+        /// <summary><c>ProcessContext.attributes</c> by key (OTEP 4947's <c>threadlocal.*</c>).</summary>
+        public Dictionary<string, AnyValue> Attributes => ByKey(Context.Attributes);
+
+        /// <summary>The published key map, index = key index.</summary>
+        public List<string> KeyMap => Attributes["threadlocal.attribute_key_map"].ArrayValue.Values.Select(v => v.StringValue).ToList();
+
+        private static Dictionary<string, AnyValue> ByKey(IEnumerable<KeyValue> values) => values.ToDictionary(a => a.Key, a => a.Value, StringComparer.Ordinal);
+    }
 
     public enum ReadOutcome
     {
@@ -64,9 +78,6 @@ internal static class ProcessContextReader
         }
 
         // Timestamp unchanged across the read: the payload must decode.
-        return (ReadOutcome.Consistent, new Snapshot(mapping.Line, signature, version, size, publishedAt, Resource.Parser.ParseFrom(payload)));
+        return (ReadOutcome.Consistent, new Snapshot(mapping.Line, signature, version, size, publishedAt, ProcessContextMessage.Parser.ParseFrom(payload)));
     }
-
-    public static Dictionary<string, OtelThreadCtx.Protocol.Common.AnyValue> Attributes(Resource resource) =>
-        resource.Attributes.ToDictionary(a => a.Key, a => a.Value, StringComparer.Ordinal);
 }

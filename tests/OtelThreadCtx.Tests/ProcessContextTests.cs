@@ -10,9 +10,10 @@ public sealed class ProcessContextTests(ITestOutputHelper output)
 {
     private sealed class Probe : IDisposable
     {
-        public Probe(Dictionary<string, string?> environment)
+        public Probe(Dictionary<string, string?> environment, params string[] launcher)
         {
-            var info = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "OtelThreadCtx.ProcessContextProbe.dll")])
+            string[] command = [.. launcher, "dotnet", Path.Combine(AppContext.BaseDirectory, "OtelThreadCtx.ProcessContextProbe.dll")];
+            var info = new ProcessStartInfo(command[0], command[1..])
             {
                 RedirectStandardInput = true,
                 RedirectStandardOutput = true,
@@ -64,6 +65,7 @@ public sealed class ProcessContextTests(ITestOutputHelper output)
     [Fact]
     public void An_external_reader_finds_reads_and_decodes_the_context()
     {
+        var startedAtBootNs = BootClock.Nanoseconds();
         using var probe = new Probe(Environment);
         Assert.Equal("ready Memfd", probe.Ready);
 
@@ -72,22 +74,31 @@ public sealed class ProcessContextTests(ITestOutputHelper output)
         Assert.Equal(ProcessContextReader.ReadOutcome.Consistent, outcome);
         output.WriteLine($"maps: {snapshot!.MapsLine}");
         Assert.EndsWith("/memfd:OTEL_CTX (deleted)", snapshot.MapsLine, StringComparison.Ordinal);
+        Assert.Equal("rw-p", MapsPermissions(snapshot.MapsLine)); // MAP_PRIVATE
+        Assert.Equal(SealedMode, MemfdMode(probe.Process.Id, snapshot.MapsLine)); // MFD_NOEXEC_SEAL: no exec bits
         Assert.Equal("OTEL_CTX", snapshot.Signature);
         Assert.Equal(2u, snapshot.Version);
         Assert.True(snapshot.PayloadSize > 0);
-        var nowNs = (ulong)(DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100;
-        Assert.InRange(snapshot.PublishedAtNs, nowNs - 600_000_000_000UL, nowNs + 1_000_000_000UL);
-        var attributes = ProcessContextReader.Attributes(snapshot.Resource!);
-        output.WriteLine(snapshot.Resource!.ToString());
-        Assert.Equal("probe-service", attributes["service.name"].StringValue);
-        Assert.Equal("1.2.3", attributes["service.version"].StringValue);
-        Assert.Equal("staging", attributes["deployment.environment.name"].StringValue);
-        Assert.Equal("instance-7", attributes["service.instance.id"].StringValue);
-        Assert.False(attributes.ContainsKey("other.key"));
-        Assert.Equal("custom-value", attributes["probe.custom"].StringValue);
-        Assert.Equal(42, attributes["probe.count"].IntValue);
+        Assert.InRange(snapshot.PublishedAtNs, startedAtBootNs, BootClock.Nanoseconds());
+        output.WriteLine(snapshot.Context.ToString());
+
+        // Where every key sits: the resource holds what the SDK, the caller and the environment give ...
+        var resource = snapshot.Resource;
+        Assert.Equal("probe-service", resource["service.name"].StringValue);
+        Assert.Equal("1.2.3", resource["service.version"].StringValue);
+        Assert.Equal("staging", resource["deployment.environment.name"].StringValue);
+        Assert.Equal("instance-7", resource["service.instance.id"].StringValue);
+        Assert.Equal("custom-value", resource["probe.custom"].StringValue);
+        Assert.Equal(42, resource["probe.count"].IntValue);
+        Assert.False(resource.ContainsKey("other.key"));
+        Assert.DoesNotContain(resource.Keys, k => k.StartsWith("threadlocal.", StringComparison.Ordinal));
+
+        // ... and ProcessContext.attributes exactly OTEP 4947's two keys.
+        var attributes = snapshot.Attributes;
+        Assert.Equal(["threadlocal.schema_version", "threadlocal.attribute_key_map"], snapshot.Context.Attributes.Select(a => a.Key));
         Assert.Equal("tlsdesc_v1_dev", attributes["threadlocal.schema_version"].StringValue);
-        Assert.Empty(attributes["threadlocal.attribute_key_map"].ArrayValue.Values);
+        Assert.Equal(OtelThreadCtx.Protocol.Common.AnyValue.ValueOneofCase.ArrayValue, attributes["threadlocal.attribute_key_map"].ValueCase);
+        Assert.Empty(snapshot.KeyMap);
     }
 
     [Fact]
@@ -99,6 +110,8 @@ public sealed class ProcessContextTests(ITestOutputHelper output)
         var done = probe.Process.StandardOutput.ReadLineAsync();
         var lastKeyCount = 0;
         var lastGeneration = -1L;
+        var lastTimestamp = 0UL;
+        var distinctTimestamps = 0;
         var reads = 0;
         while (!done.IsCompleted || reads == 0)
         {
@@ -110,22 +123,26 @@ public sealed class ProcessContextTests(ITestOutputHelper output)
                 continue;
             }
 
-            // A consistent read is a whole, in-order key map that never shrinks.
-            var keys = ProcessContextReader.Attributes(snapshot.Resource!)["threadlocal.attribute_key_map"].ArrayValue.Values.Select(v => v.StringValue).ToList();
+            // A consistent read is a whole, in-order key map that never shrinks, under a timestamp that only grows.
+            var keys = snapshot.KeyMap;
             Assert.Equal(Enumerable.Range(0, keys.Count).Select(i => $"probe.key.{i}"), keys);
             Assert.True(keys.Count >= lastKeyCount);
             lastKeyCount = keys.Count;
-            var generation = ProcessContextReader.Attributes(snapshot.Resource!).TryGetValue("probe.generation", out var g) ? g.IntValue : -1;
+            var generation = snapshot.Resource.TryGetValue("probe.generation", out var g) ? g.IntValue : -1;
             Assert.True(generation >= lastGeneration);
             lastGeneration = generation;
+            Assert.True(snapshot.PublishedAtNs >= lastTimestamp, $"timestamp went back: {snapshot.PublishedAtNs} after {lastTimestamp}");
+            distinctTimestamps += snapshot.PublishedAtNs != lastTimestamp ? 1 : 0;
+            lastTimestamp = snapshot.PublishedAtNs;
+            Assert.True(snapshot.PublishedAtNs <= BootClock.Nanoseconds());
         }
 
         Assert.Equal("appended 1000", await done);
-        var final = ProcessContextReader.Read(probe.Process.Id);
-        var finalAttributes = ProcessContextReader.Attributes(final.Snapshot!.Resource!);
-        Assert.Equal(ThreadContextKeys.MaxKeys, finalAttributes["threadlocal.attribute_key_map"].ArrayValue.Values.Count);
-        Assert.Equal(999, finalAttributes["probe.generation"].IntValue);
-        output.WriteLine(string.Join(", ", counts.Select(kv => $"{kv.Key}: {kv.Value}")));
+        var final = ProcessContextReader.Read(probe.Process.Id).Snapshot!;
+        Assert.Equal(ThreadContextKeys.MaxKeys, final.KeyMap.Count);
+        Assert.Equal(999, final.Resource["probe.generation"].IntValue);
+        Assert.True(final.PublishedAtNs > lastTimestamp || distinctTimestamps > 1);
+        output.WriteLine(string.Join(", ", counts.Select(kv => $"{kv.Key}: {kv.Value}")) + $"; distinct timestamps seen: {distinctTimestamps}");
         Assert.True(counts.GetValueOrDefault(ProcessContextReader.ReadOutcome.Consistent) > 0);
     }
 
@@ -162,10 +179,13 @@ public sealed class ProcessContextTests(ITestOutputHelper output)
         }
     }
 
-    private static async Task<string> BuildForkHelperAsync()
+    private static Task<string> BuildForkHelperAsync() =>
+        BuildNativeHelperAsync("fork_probe.c", $"otc-fork-probe-{System.Environment.ProcessId}.so", "-shared", "-fPIC");
+
+    private static async Task<string> BuildNativeHelperAsync(string source, string name, params string[] flags)
     {
-        var output = Path.Combine(Path.GetTempPath(), $"otc-fork-probe-{System.Environment.ProcessId}.so");
-        using var gcc = Process.Start(new ProcessStartInfo("gcc", ["-std=c11", "-D_GNU_SOURCE", "-O1", "-shared", "-fPIC", "-o", output, Path.Combine(AppContext.BaseDirectory, "native", "fork_probe.c")])
+        var output = Path.Combine(Path.GetTempPath(), name);
+        using var gcc = Process.Start(new ProcessStartInfo("gcc", ["-std=c11", "-D_GNU_SOURCE", "-O1", "-Wall", "-Werror", .. flags, "-o", output, Path.Combine(AppContext.BaseDirectory, "native", source)])
         {
             RedirectStandardError = true,
         })!;
@@ -175,8 +195,89 @@ public sealed class ProcessContextTests(ITestOutputHelper output)
         return output;
     }
 
-    private sealed class FaultySystem(bool refuseMemfd, bool refuseName) : IProcessContextSystem
+    /// <summary>The memfd's file mode, from the mapping's /proc/&lt;pid&gt;/map_files entry: 0666 when it was made with
+    /// MFD_NOEXEC_SEAL, 0777 without (memfd_create's documented modes).</summary>
+    private const int SealedMode = 0b110_110_110, UnsealedMode = 0b111_111_111;
+
+    private static int MemfdMode(int pid, string mapsLine) =>
+        (int)File.GetUnixFileMode($"/proc/{pid}/map_files/{mapsLine[..mapsLine.IndexOf(' ', StringComparison.Ordinal)]}") & 0b111_111_111;
+
+    private static string MapsPermissions(string mapsLine) => mapsLine.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
+
+    /// <summary>The probe under a seccomp filter (native/seccomp_run.c) that makes the kernel refuse some calls.
+    /// W^X off: the runtime's own double mapping uses memfd_create too.</summary>
+    private static readonly Lazy<Task<string>> SeccompLauncher = new(() => BuildNativeHelperAsync("seccomp_run.c", $"otc-seccomp-run-{System.Environment.ProcessId}"));
+
+    private static async Task<Probe> ProbeUnderSeccompAsync(string rules)
     {
+        var launcher = await SeccompLauncher.Value;
+        return new Probe(new(Environment) { ["DOTNET_EnableWriteXorExecute"] = "0" }, launcher, rules);
+    }
+
+    [Fact]
+    public async Task Kernel_refusing_MFD_NOEXEC_SEAL_gets_the_retry_without_it()
+    {
+        using var probe = await ProbeUnderSeccompAsync("noexec-seal");
+        Assert.Equal("ready Memfd", probe.Ready);
+
+        var (outcome, snapshot) = ProcessContextReader.Read(probe.Process.Id);
+
+        Assert.Equal(ProcessContextReader.ReadOutcome.Consistent, outcome);
+        Assert.EndsWith("/memfd:OTEL_CTX (deleted)", snapshot!.MapsLine, StringComparison.Ordinal);
+        Assert.Equal(UnsealedMode, MemfdMode(probe.Process.Id, snapshot.MapsLine));
+        Assert.Equal("probe-service", snapshot.Resource["service.name"].StringValue);
+    }
+
+    [Fact]
+    public async Task Kernel_refusing_to_name_mappings_still_publishes_through_the_memfd()
+    {
+        using var probe = await ProbeUnderSeccompAsync("vma-name");
+        Assert.Equal("ready Memfd", probe.Ready);
+
+        var (outcome, snapshot) = ProcessContextReader.Read(probe.Process.Id);
+
+        Assert.Equal(ProcessContextReader.ReadOutcome.Consistent, outcome);
+        Assert.EndsWith("/memfd:OTEL_CTX (deleted)", snapshot!.MapsLine, StringComparison.Ordinal);
+        Assert.Equal(["threadlocal.schema_version", "threadlocal.attribute_key_map"], snapshot.Attributes.Keys);
+    }
+
+    [Fact]
+    public async Task Kernel_refusing_memfd_falls_back_to_an_anonymous_mapping_that_only_a_name_makes_usable()
+    {
+        using var probe = await ProbeUnderSeccompAsync("memfd");
+
+        if (KernelNamesAnonymousMappings())
+        {
+            Assert.Equal("ready AnonymousMapping", probe.Ready);
+            var (outcome, snapshot) = ProcessContextReader.Read(probe.Process.Id);
+            Assert.Equal(ProcessContextReader.ReadOutcome.Consistent, outcome);
+            Assert.EndsWith("[anon:OTEL_CTX]", snapshot!.MapsLine, StringComparison.Ordinal);
+            Assert.Equal("probe-service", snapshot.Resource["service.name"].StringValue);
+        }
+        else
+        {
+            // No CONFIG_ANON_VMA_NAME: the anonymous fallback cannot be named, so the OTEP says no context at all.
+            output.WriteLine($"kernel {System.Environment.OSVersion.VersionString} cannot name anonymous mappings");
+            Assert.Equal("ready NotAvailable", probe.Ready);
+            Assert.Null(ProcessContextReader.FindMapping(probe.Process.Id));
+        }
+    }
+
+    [Fact]
+    public async Task Kernel_refusing_memfd_and_naming_means_no_context_and_no_failure()
+    {
+        using var probe = await ProbeUnderSeccompAsync("memfd,vma-name");
+
+        Assert.Equal("ready NotAvailable", probe.Ready);
+        Assert.Null(ProcessContextReader.FindMapping(probe.Process.Id));
+        probe.Send("append 3");
+        Assert.Equal("appended 3", probe.Process.StandardOutput.ReadLine());
+    }
+
+    private sealed class FaultySystem(bool refuseMemfd, bool refuseName, ulong? frozenClock = null) : IProcessContextSystem
+    {
+        public ulong BootTimeNanoseconds() => frozenClock ?? LinuxProcessContextSystem.Instance.BootTimeNanoseconds();
+
         public nint MapMemfd(string name, nuint length) => refuseMemfd ? 0 : LinuxProcessContextSystem.Instance.MapMemfd(name, length);
 
         public nint MapAnonymous(nuint length) => LinuxProcessContextSystem.Instance.MapAnonymous(length);
@@ -244,6 +345,59 @@ public sealed class ProcessContextTests(ITestOutputHelper output)
         Assert.Equal(ProcessContextStatus.NotAvailable, writer.Publish([1, 2, 3]));
         Assert.Equal(0, writer.Address);
         Assert.Equal(ProcessContextStatus.NotAvailable, writer.Publish([4]));
+    }
+
+    private static unsafe ulong PublishedAt(ProcessContextWriter writer) => *(ulong*)(writer.Address + 16);
+
+    [Fact]
+    public void Every_update_gets_a_new_timestamp_even_within_one_clock_tick()
+    {
+        using var writer = new ProcessContextWriter(new FaultySystem(refuseMemfd: false, refuseName: false, frozenClock: 1_000));
+
+        var seen = new List<ulong>();
+        for (var i = 0; i < 5; i++)
+        {
+            writer.Publish([(byte)i]);
+            seen.Add(PublishedAt(writer));
+        }
+
+        Assert.Equal([1_000UL, 1_001, 1_002, 1_003, 1_004], seen);
+    }
+
+    [Fact]
+    public void The_timestamp_is_CLOCK_BOOTTIME()
+    {
+        using var writer = new ProcessContextWriter(LinuxProcessContextSystem.Instance);
+        var before = BootClock.Nanoseconds();
+
+        writer.Publish([1]);
+
+        Assert.InRange(PublishedAt(writer), before, BootClock.Nanoseconds());
+    }
+
+    [Fact]
+    public void The_payload_schema_is_the_published_ProcessContext_message()
+    {
+        // The descriptor generated from Protos/: the message and field names, numbers and types opentelemetry-proto
+        // publishes in opentelemetry/proto/processcontext/v1development/process_context.proto.
+        var message = OtelThreadCtx.Protocol.ProcessContextV1Development.ProcessContext.Descriptor;
+        Assert.Equal("opentelemetry.proto.processcontext.v1development.ProcessContext", message.FullName);
+        var fields = message.Fields.InFieldNumberOrder().Select(f => (f.FieldNumber, f.Name, f.IsRepeated, f.MessageType.FullName));
+        Assert.Equal(
+            [(1, "resource", false, "opentelemetry.proto.resource.v1.Resource"), (2, "attributes", true, "opentelemetry.proto.common.v1.KeyValue")],
+            fields);
+    }
+
+    [Fact]
+    public void Threadlocal_keys_given_as_resource_attributes_never_reach_the_resource()
+    {
+        var payload = ProcessContextPayload.Encode([new("service.name", "a"), new("threadlocal.schema_version", "forged"), new("service.name", "b")], ["k"]);
+
+        var context = OtelThreadCtx.Protocol.ProcessContextV1Development.ProcessContext.Parser.ParseFrom(payload);
+
+        Assert.Equal([("service.name", "a")], context.Resource.Attributes.Select(a => (a.Key, a.Value.StringValue)));
+        Assert.Equal("tlsdesc_v1_dev", context.Attributes.Single(a => a.Key == "threadlocal.schema_version").Value.StringValue);
+        Assert.Equal(["k"], context.Attributes.Single(a => a.Key == "threadlocal.attribute_key_map").Value.ArrayValue.Values.Select(v => v.StringValue));
     }
 
     [Fact]

@@ -4,8 +4,9 @@ namespace OtelThreadCtx.ProcessContext;
 
 /// <summary>Writes the OTEP 4719 process context: a mapping whose 32-byte header points at a protobuf payload.
 /// Header: <c>signature[8] = "OTEL_CTX"</c>, <c>version u32 = 2</c>, <c>payload_size u32</c>,
-/// <c>published_at_ns u64</c> (0 while an update is under way), <c>payload u64</c> (an address in this process).
-/// One writer at a time: every call takes the lock.</summary>
+/// <c>monotonic_published_at_ns u64</c> (CLOCK_BOOTTIME; 0 while an update is under way; a new value on every
+/// update), <c>payload u64</c> (an address in this process). The steps follow the OTEP's Publication and Updating
+/// Protocols (docs/process-context.md numbers them). One writer at a time: every call takes the lock.</summary>
 internal sealed unsafe class ProcessContextWriter : IDisposable
 {
     public const string MappingName = "OTEL_CTX";
@@ -29,8 +30,9 @@ internal sealed unsafe class ProcessContextWriter : IDisposable
     /// <summary>The mapping's address (for tests and diagnostics).</summary>
     public nint Address => mapping;
 
-    /// <summary>Publishes <paramref name="encodedResource"/> (first call) or replaces it with the update protocol.</summary>
-    public ProcessContextStatus Publish(ReadOnlySpan<byte> encodedResource)
+    /// <summary>Publishes <paramref name="encodedPayload"/> (an encoded <c>ProcessContext</c>) on the first call, or
+    /// replaces the published one with the update protocol.</summary>
+    public ProcessContextStatus Publish(ReadOnlySpan<byte> encodedPayload)
     {
         lock (gate)
         {
@@ -46,37 +48,49 @@ internal sealed unsafe class ProcessContextWriter : IDisposable
                 return Status;
             }
 
-            var newPayload = (nint)NativeMemory.Alloc((nuint)Math.Max(1, encodedResource.Length));
-            encodedResource.CopyTo(new Span<byte>((void*)newPayload, encodedResource.Length));
+            var newPayload = (nint)NativeMemory.Alloc((nuint)Math.Max(1, encodedPayload.Length));
+            encodedPayload.CopyTo(new Span<byte>((void*)newPayload, encodedPayload.Length));
             var header = (byte*)mapping;
 
             if (first)
             {
-                WriteU32(header + 8, Version);
-                WriteU32(header + 12, (uint)encodedResource.Length);
-                WriteU64(header + 24, (ulong)newPayload);
-                WriteU64(header + 16, NextTimestamp());
-                Interlocked.MemoryBarrier();
-                // The signature goes last: a reader that sees it sees a complete header.
+                // Publication 7-9: every header field but the timestamp, a full barrier, the timestamp last (a reader
+                // that sees it non-zero sees a complete header).
                 for (var i = 0; i < Signature.Length; i++)
                 {
-                    Volatile.Write(ref header[i], Signature[i]);
+                    header[i] = Signature[i];
                 }
+
+                WriteU32(header + 8, Version);
+                WriteU32(header + 12, (uint)encodedPayload.Length);
+                WriteU64(header + 24, (ulong)newPayload);
+                Interlocked.MemoryBarrier();
+                WriteU64(header + 16, NextTimestamp());
             }
             else
             {
+                // Updating 2-6: timestamp 0, barrier, the new payload's pointer and size, barrier, a new timestamp.
                 WriteU64(header + 16, 0);
                 Interlocked.MemoryBarrier();
                 WriteU64(header + 24, (ulong)newPayload);
-                WriteU32(header + 12, (uint)encodedResource.Length);
+                WriteU32(header + 12, (uint)encodedPayload.Length);
                 Interlocked.MemoryBarrier();
                 WriteU64(header + 16, NextTimestamp());
             }
 
             Interlocked.MemoryBarrier();
-            // Named again after every publish, as the protocol asks; a refusal is ignored (a memfd is already
-            // identified by its own name, and an anonymous mapping was only kept if naming it worked).
-            system.Name(mapping, length, MappingName);
+            // Publication 10 / Updating 7: named after every publish, unconditionally, as the protocol asks (eBPF
+            // readers may hook prctl). A memfd is found by its own name when naming is refused; an anonymous mapping
+            // is not, so without a name the context is not available (Publication, last paragraph).
+            if (!system.Name(mapping, length, MappingName) && Status == ProcessContextStatus.AnonymousMapping)
+            {
+                WriteU64(header + 16, 0);
+                system.Unmap(mapping, length);
+                mapping = 0;
+                NativeMemory.Free((void*)newPayload);
+                Status = ProcessContextStatus.NotAvailable;
+                return Status;
+            }
 
             // Keep the payload a reader may still be copying for one more generation.
             if (previousPayload != 0)
@@ -90,42 +104,39 @@ internal sealed unsafe class ProcessContextWriter : IDisposable
         }
     }
 
+    /// <summary>Publication 2-5: a memfd mapping (or, refused, an anonymous one) that a fork()ed child does not inherit.
+    /// Any failure but the memfd's is a failed publication.</summary>
     private bool CreateMapping()
     {
         mapping = system.MapMemfd(MappingName, length);
-        if (mapping != 0)
-        {
-            Status = ProcessContextStatus.Memfd;
-        }
-        else
+        Status = ProcessContextStatus.Memfd;
+        if (mapping == 0)
         {
             mapping = system.MapAnonymous(length);
-            if (mapping == 0)
-            {
-                return false;
-            }
-
-            // An anonymous mapping is only found by its name: without one, readers cannot use it.
-            if (!system.Name(mapping, length, MappingName))
-            {
-                system.Unmap(mapping, length);
-                mapping = 0;
-                return false;
-            }
-
             Status = ProcessContextStatus.AnonymousMapping;
         }
 
-        system.DontFork(mapping, length);
+        if (mapping == 0)
+        {
+            return false;
+        }
+
+        if (!system.DontFork(mapping, length))
+        {
+            system.Unmap(mapping, length);
+            mapping = 0;
+            return false;
+        }
+
         new Span<byte>((void*)mapping, HeaderSize).Clear();
         return true;
     }
 
-    /// <summary>Nanoseconds since the Unix epoch, strictly increasing, so that a reader always sees an update.</summary>
+    /// <summary>CLOCK_BOOTTIME in nanoseconds, strictly increasing across publishes (two in the same nanosecond, or a
+    /// clock that failed, still give different, non-zero values), so that a reader always sees an update.</summary>
     private ulong NextTimestamp()
     {
-        var now = (ulong)(DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100;
-        lastTimestamp = Math.Max(now, lastTimestamp + 1);
+        lastTimestamp = Math.Max(system.BootTimeNanoseconds(), lastTimestamp + 1);
         return lastTimestamp;
     }
 
