@@ -24,3 +24,43 @@ public sealed class WatchTests
         Assert.Equal(0, await target.StopAsync());
     }
 }
+
+/// <summary>Stopping and refusing: Ctrl+C ends watch with a summary, and no permission is a clear exit 4.</summary>
+public sealed class HarmlessnessTests
+{
+    [Fact]
+    public async Task Ctrl_c_stops_watch_cleanly_with_its_summary_and_every_thread_resumed()
+    {
+        await using var target = await LiveTarget.StartAsync("dotnet", [Paths.DotNetTarget, "3"]);
+        using var forceful = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        var stdout = new System.Text.StringBuilder();
+        var watch = CliWrap.Cli.Wrap("dotnet").WithArguments([Paths.Tool, "watch", target.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), "--duration", "10m", "--json"])
+            .WithValidation(CliWrap.CommandResultValidation.None).WithStandardOutputPipe(CliWrap.PipeTarget.ToStringBuilder(stdout))
+            .ExecuteAsync(forceful.Token);
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        await CliWrap.Cli.Wrap("kill").WithArguments(["-INT", watch.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)]).ExecuteAsync();
+        var result = await watch;
+        Assert.Equal(0, result.ExitCode);
+        var json = System.Text.Json.JsonDocument.Parse(stdout.ToString()).RootElement;
+        Assert.True(json.GetProperty("rounds").GetInt32() > 0);
+        Assert.True(json.GetProperty("elapsedSeconds").GetDouble() < 60);
+        Assertions.NotTraced(target.Pid);
+        Assert.Equal(0, await target.StopAsync());
+    }
+
+    /// <summary>Run as nobody (setpriv) against the test's own user's process: the kernel refuses, the tool names the fix.
+    /// Needs root to switch user (CI runs as root).</summary>
+    [Fact]
+    public async Task No_permission_exits_4_and_names_the_fix()
+    {
+        Assert.True(Environment.UserName == "root", "this test switches to nobody with setpriv and needs root (CI runs as root)");
+        await using var target = await LiveTarget.StartAsync("dotnet", [Paths.DotNetTarget, "1"]);
+        var result = await CliWrap.Buffered.BufferedCommandExtensions.ExecuteBufferedAsync(CliWrap.Cli.Wrap("setpriv")
+            .WithArguments(["--reuid=65534", "--regid=65534", "--clear-groups", "dotnet", Paths.Tool, "inspect", target.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+            .WithEnvironmentVariables(new Dictionary<string, string?> { ["HOME"] = "/tmp", ["DOTNET_CLI_HOME"] = "/tmp" })
+            .WithValidation(CliWrap.CommandResultValidation.None));
+        Assert.Equal(4, result.ExitCode);
+        Assert.Contains("CAP_SYS_PTRACE", result.StandardError, StringComparison.Ordinal);
+        Assert.Equal(0, await target.StopAsync());
+    }
+}
