@@ -108,7 +108,13 @@ internal sealed class LiveTarget : IAsyncDisposable
 
     public string Stderr => _stderr.ToString();
 
-    public static async Task<LiveTarget> StartAsync(string program, IEnumerable<string> args, IReadOnlyDictionary<string, string?>? environment = null)
+    /// <summary>The first line a server writes that matches <paramref name="ready"/> (its address, say).</summary>
+    public string? ReadyLine { get; private set; }
+
+    public static Task<LiveTarget> StartAsync(string program, IEnumerable<string> args, IReadOnlyDictionary<string, string?>? environment = null) =>
+        StartAsync(program, args, environment, line => line.StartsWith("ready ", StringComparison.Ordinal));
+
+    public static async Task<LiveTarget> StartAsync(string program, IEnumerable<string> args, IReadOnlyDictionary<string, string?>? environment, Func<string, bool> ready)
     {
         var target = new LiveTarget();
         var lines = Channel.CreateUnbounded<string>();
@@ -133,8 +139,9 @@ internal sealed class LiveTarget : IAsyncDisposable
                 {
                     target.Threads.Add(new Expected(int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture), parts[2], parts[3], int.Parse(parts[4], System.Globalization.CultureInfo.InvariantCulture), parts[5..]));
                 }
-                else if (parts[0] == "ready")
+                else if (ready(line))
                 {
+                    target.ReadyLine = line;
                     target.Pid = target._task.ProcessId;
                     return target;
                 }
@@ -157,6 +164,9 @@ internal sealed class LiveTarget : IAsyncDisposable
         return result.ExitCode;
     }
 
+    /// <summary>False for a server that does not read stdin: disposal kills it at once.</summary>
+    public bool EndsOnExitCommand { get; set; } = true;
+
     public async ValueTask DisposeAsync()
     {
         _exit.TrySetResult();
@@ -164,7 +174,7 @@ internal sealed class LiveTarget : IAsyncDisposable
         {
             try
             {
-                await _task.Task.WaitAsync(TimeSpan.FromSeconds(15));
+                await _task.Task.WaitAsync(EndsOnExitCommand ? TimeSpan.FromSeconds(15) : TimeSpan.Zero);
             }
             catch (Exception e) when (e is TimeoutException or OperationCanceledException)
             {
