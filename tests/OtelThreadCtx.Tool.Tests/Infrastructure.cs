@@ -61,11 +61,13 @@ internal static class CCompiler
     private const string Clang = "clang-19";
     private const string Lld = "--ld-path=/usr/bin/ld.lld-19";
 
-    public static async Task<string> CompileAsync(string output, params string[] args)
+    public static Task<string> CompileAsync(string output, params string[] args) => CompileWithAsync(Clang, output, args);
+
+    private static async Task<string> CompileWithAsync(string compiler, string output, string[] args)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(output)!);
-        var result = await Cli.Wrap(Clang).WithArguments([.. args, "-o", output]).WithValidation(CommandResultValidation.None).ExecuteBufferedAsync();
-        Assert.True(result.ExitCode == 0, $"clang {string.Join(' ', args)} failed: {result.StandardError}");
+        var result = await Cli.Wrap(compiler).WithArguments([.. args, "-o", output]).WithValidation(CommandResultValidation.None).ExecuteBufferedAsync();
+        Assert.True(result.ExitCode == 0, $"{compiler} {string.Join(' ', args)} failed: {result.StandardError}");
         return output;
     }
 
@@ -75,6 +77,16 @@ internal static class CCompiler
             "-std=c11", "-O2", "-fPIC", "-shared", "-fvisibility=hidden", .. flags, "-I", Paths.NativeInclude,
             Path.Combine(Paths.NativeSources, "otel_thread_ctx.c"), Path.Combine(Paths.NativeSources, "tls_shim.c"),
             "-Wl,-z,relro,-z,now,-z,noexecstack", Lld]);
+
+    /// <summary>The product's C sources as a musl shared library (musl-gcc) and writer.c linked against it: the writer's
+    /// interpreter is ld-musl, so the process runs on musl's loader, TLS and DTV.</summary>
+    public static async Task<string> MuslWriterAsync(string dir, string dialect)
+    {
+        await CompileWithAsync("musl-gcc", Path.Combine(dir, "libotel_thread_ctx.so"), [
+            "-std=c11", "-O2", "-fPIC", "-shared", "-fvisibility=hidden", $"-mtls-dialect={dialect}", "-I", Paths.NativeInclude,
+            Path.Combine(Paths.NativeSources, "otel_thread_ctx.c"), Path.Combine(Paths.NativeSources, "tls_shim.c"), "-Wl,-z,relro,-z,now"]);
+        return await CompileWithAsync("musl-gcc", Path.Combine(dir, "writer"), ["-O1", "-pthread", "-I", Paths.NativeInclude, Paths.Writer, "-L", dir, "-lotel_thread_ctx", $"-Wl,-rpath,{dir}"]);
+    }
 
     /// <summary>writer.c linked against the library in <paramref name="libraryDir"/>.</summary>
     public static Task<string> WriterAgainstAsync(string libraryDir, string output) =>

@@ -89,6 +89,25 @@ public sealed class InspectTests
         Assert.Equal(0, await target.StopAsync());
     }
 
+    /// <summary>musl: TLSDESC (musl resolves every library loaded at startup into static TLS) and the traditional dialect,
+    /// read through musl's DTV (one pointer per module, its pointer beside the thread's self pointer).</summary>
+    [Theory]
+    [InlineData("gnu2", "tlsdesc", "static")]
+    [InlineData("gnu", "general-dynamic", "dynamic")]
+    public async Task Musl_process_is_read_through_its_own_tls_layout(string dialect, string model, string tls)
+    {
+        using var dir = new TempDir();
+        var writer = await CCompiler.MuslWriterAsync(dir.Path, dialect);
+        await using var target = await LiveTarget.StartAsync(writer, ["3"]);
+        var (_, json, _) = await ToolRunner.RunJsonAsync("inspect", target.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal("musl", Assertions.Variable(json, "libc"));
+        Assert.Equal(model, Assertions.Variable(json, "model"));
+        Assert.Equal(tls, Assertions.Variable(json, "tls"));
+        Assertions.RecordsMatch(json, target);
+        Assertions.NotTraced(target.Pid);
+        Assert.Equal(0, await target.StopAsync());
+    }
+
     [Fact]
     public async Task Garbage_in_the_target_is_reported_and_the_target_is_unharmed()
     {

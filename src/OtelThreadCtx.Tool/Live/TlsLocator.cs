@@ -230,12 +230,15 @@ internal sealed class TlsLocator(int pid, RemoteMemory memory, IReadOnlyList<Map
         }
     }
 
-    /// <summary>glibc: the DTV layout from libc's _thread_db_* descriptors; musl: its ABI (one pointer per module).</summary>
+    /// <summary>glibc: the DTV layout from libc's _thread_db_* descriptors; musl: its ABI (one pointer per module).
+    /// glibc is the libc that exports gnu_get_libc_version; musl's libc.so is also its loader (ld-musl-*.so.1).</summary>
     private string? DescribeLibc(IReadOnlyList<MappedModule> modules, out DtvLayout? layout, out string? error)
     {
         layout = null;
         error = null;
-        var musl = modules.FirstOrDefault(m => Path.GetFileName(m.Path).StartsWith("ld-musl-", StringComparison.Ordinal) || Path.GetFileName(m.Path).StartsWith("libc.musl", StringComparison.Ordinal));
+        var candidates = modules.Where(m => Path.GetFileName(m.Path) is var n && (n.StartsWith("libc.so", StringComparison.Ordinal) || n.StartsWith("ld-musl-", StringComparison.Ordinal) || n.StartsWith("libc.musl", StringComparison.Ordinal))).ToList();
+        var glibc = candidates.FirstOrDefault(m => Load(m.Path, requireSymbolName: false)?.FindDefined("gnu_get_libc_version") is not null);
+        var musl = glibc is null ? candidates.FirstOrDefault(m => m.Path.Contains("musl", StringComparison.Ordinal)) : null;
         if (musl is not null)
         {
             // musl: struct pthread { self, dtv, ... } at tp on x86-64; on aarch64 the dtv pointer is the last word before tp.
@@ -243,10 +246,9 @@ internal sealed class TlsLocator(int pid, RemoteMemory memory, IReadOnlyList<Map
             return "musl";
         }
 
-        var glibc = modules.FirstOrDefault(m => Path.GetFileName(m.Path).StartsWith("libc.so", StringComparison.Ordinal));
         if (glibc is null)
         {
-            error = "no libc.so or ld-musl mapped (a static executable?)";
+            error = "no glibc (libc.so.6) or musl (ld-musl) mapped: a static executable? The DTV cannot be found";
             return null;
         }
 
