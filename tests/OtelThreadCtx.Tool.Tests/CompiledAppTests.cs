@@ -7,7 +7,7 @@ namespace OtelThreadCtx.Tool.Tests;
 /// -p:OtelThreadCtxInline=true does), and the .NET target published ReadyToRun and NativeAOT.</summary>
 public sealed class CompiledAppTests
 {
-    private static async Task<BufferedCommandResult> DotnetAsync(params string[] args)
+    internal static async Task<BufferedCommandResult> DotnetAsync(params string[] args)
     {
         var result = await Cli.Wrap("dotnet").WithArguments([.. args, "-nodeReuse:false"])
             .WithEnvironmentVariables(new Dictionary<string, string?> { ["MSBUILDDISABLENODEREUSE"] = "1" })
@@ -16,7 +16,7 @@ public sealed class CompiledAppTests
         return result;
     }
 
-    private static async Task InspectAsync(LiveTarget target, string expectedModule)
+    internal static async Task InspectAsync(LiveTarget target, string expectedModule)
     {
         var (exit, json, stderr) = await ToolRunner.RunJsonAsync("inspect", target.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Assert.True(exit == 0, $"exit {exit}: {json.GetProperty("problems")} {stderr}");
@@ -54,5 +54,22 @@ public sealed class CompiledAppTests
             ? await LiveTarget.StartAsync(dir["OtelThreadCtx.ToolTarget"], ["2"])
             : await LiveTarget.StartAsync("dotnet", [dir["OtelThreadCtx.ToolTarget.dll"], "2"]);
         await InspectAsync(target, dir["libotel_thread_ctx.so"]);
+    }
+}
+
+/// <summary>samples/RustLayer (the C API in Rust over the shim, built inline by the SDK as eng/test.sh does): the .NET
+/// target loads it through OTEL_THREAD_CTX_NATIVE_LIBRARY and the tool reads it. Needs cargo (eng/install-toolchain.sh
+/// says how; without it the build fails with OTC1010).</summary>
+public sealed class RustLayerTests
+{
+    [Fact]
+    public async Task Jit_app_over_the_rust_layer()
+    {
+        await CompiledAppTests.DotnetAsync("build", Path.Combine(Paths.RepoRoot, "tests", "OtelThreadCtx.RustLayer"), "-c", "Release", "-p:OtelThreadCtxInline=true");
+        var rust = Path.Combine(Paths.RepoRoot, "artifacts", "native", "Release", "rust", "inline", "linux-x64", "libotel_thread_ctx_rust.so");
+        var (checkExit, _, _) = await ToolRunner.RunJsonAsync("check", rust);
+        Assert.Equal(0, checkExit);
+        await using var target = await LiveTarget.StartAsync("dotnet", [Paths.DotNetTarget, "2"], new Dictionary<string, string?> { ["OTEL_THREAD_CTX_NATIVE_LIBRARY"] = rust });
+        await CompiledAppTests.InspectAsync(target, rust);
     }
 }
