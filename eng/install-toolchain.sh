@@ -16,6 +16,9 @@ need=()
 [ -f /usr/aarch64-linux-gnu/include/stdlib.h ] || need+=(libc6-dev-arm64-cross)
 [ -d /usr/lib/gcc-cross/aarch64-linux-gnu ] || need+=(libgcc-12-dev-arm64-cross)
 command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static)
+# otel-thread-ctx's tests read a musl process (a C writer built with musl-gcc, run under ld-musl) and cross-check with gdb.
+command -v musl-gcc >/dev/null 2>&1 || need+=(musl-tools)
+command -v gdb >/dev/null 2>&1 || need+=(gdb)
 # NativeAOT (the no-op tests publish the API probe that way) links zlib.
 [ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 for tool in clang-19 ld.lld-19 llvm-nm-19 llvm-readelf-19 nm readelf objdump g++ python3; do
@@ -31,4 +34,5 @@ sudo_cmd=()
 export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update
 "${sudo_cmd[@]}" apt-get install -y --no-install-recommends clang-19 lld-19 llvm-19 binutils g++ libbenchmark-dev python3 \
-  libc6-dev-arm64-cross libgcc-12-dev-arm64-cross libstdc++6-arm64-cross qemu-user-static zlib1g-dev
+  libc6-dev-arm64-cross libgcc-12-dev-arm64-cross libstdc++6-arm64-cross qemu-user-static zlib1g-dev \
+  musl-tools gdb

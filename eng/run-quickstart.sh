@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: build and pack OtelThreadCtx (and OtelThreadCtx.OpenTelemetry, OtelThreadCtx.Sdk), then build samples/Quickstart against the package with
+# The main job: build and pack OtelThreadCtx (and OtelThreadCtx.OpenTelemetry, OtelThreadCtx.Tool, OtelThreadCtx.Sdk), then build samples/Quickstart against the package with
 # -p:OtelThreadCtxInline=true (the library rebuilt from the package's sources, inlined and verified) and run it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,8 @@ dotnet build OtelThreadCtx.Build.sln -c Release -nodeReuse:false
 rm -rf artifacts/packages artifacts/sample-packages
 dotnet pack src/OtelThreadCtx/OtelThreadCtx.csproj -c Release --no-build -o artifacts/packages -nodeReuse:false
 dotnet pack src/OtelThreadCtx.OpenTelemetry/OtelThreadCtx.OpenTelemetry.csproj -c Release --no-build -o artifacts/packages -nodeReuse:false
+# The reader tool (otel-thread-ctx): dotnet tool install -g OtelThreadCtx.Tool --add-source artifacts/packages.
+dotnet pack src/OtelThreadCtx.Tool/OtelThreadCtx.Tool.csproj -c Release --no-build -o artifacts/packages -nodeReuse:false
 # The project SDK too, for samples/RustLayer (and your own native layers).
 dotnet pack sdk/OtelThreadCtx.Sdk.csproj -c Release --no-build -o artifacts/packages -nodeReuse:false
 dotnet build samples/Quickstart/Quickstart.csproj -c Release -p:OtelThreadCtxInline=true -nodeReuse:false
