@@ -15,3 +15,21 @@ dotnet pack src/OtelThreadCtx.Tool/OtelThreadCtx.Tool.csproj -c Release --no-bui
 dotnet pack sdk/OtelThreadCtx.Sdk.csproj -c Release --no-build -o artifacts/packages -nodeReuse:false
 dotnet build samples/Quickstart/Quickstart.csproj -c Release -p:OtelThreadCtxInline=true -nodeReuse:false
 dotnet run --project samples/Quickstart/Quickstart.csproj -c Release --no-build
+
+# See it as a profiler would: the reader tool, installed from the packed package, inspects the running quickstart
+# (process context, then every thread's record) from outside.
+rm -rf artifacts/tools
+dotnet tool install OtelThreadCtx.Tool --tool-path artifacts/tools --add-source artifacts/packages
+coproc QUICKSTART { dotnet run --project samples/Quickstart/Quickstart.csproj -c Release --no-build -- --hold; }
+quickstart_out=${QUICKSTART[0]} quickstart_in=${QUICKSTART[1]} quickstart_pid=$QUICKSTART_PID
+line=""
+while read -r line <&"$quickstart_out"; do
+  echo "$line"
+  case "$line" in holding:*) break ;; esac
+done
+pid=$(echo "$line" | sed -E 's/.*pid ([0-9]+).*/\1/')
+status=0
+artifacts/tools/otel-thread-ctx inspect "$pid" || status=$?
+eval "exec ${quickstart_in}>&-"   # end of stdin: the quickstart lets its Activity go and exits
+wait "$quickstart_pid" || true
+exit "$status"
