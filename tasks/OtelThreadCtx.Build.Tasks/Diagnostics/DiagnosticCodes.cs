@@ -25,6 +25,7 @@ public static class DiagnosticCodes
     public const string RustTargetNotInstalled = "OTC1113";
     public const string UnsupportedTarget = "OTC1201";
     public const string CrossSysrootMissing = "OTC1202";
+    public const string MuslLibcMissing = "OTC1204";
 
     // 2xxx: compile. 3xxx: link.
     public const string CompileFailed = "OTC2001";
@@ -49,6 +50,7 @@ public static class DiagnosticCodes
     public const string ObjcopyNotFound = "OTC4009";
     public const string DebugSplitFailed = "OTC4010";
     public const string ExportedFunctionNotInlined = "OTC4011";
+    public const string ForeignLibcDependency = "OTC4012";
 
     // 6xxx: running tools.
     public const string ToolTimedOut = "OTC6001";
