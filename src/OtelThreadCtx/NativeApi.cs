@@ -132,7 +132,9 @@ internal static unsafe class NativeApi
             return false;
         }
 
-        var rid = architecture == Architecture.Arm64 ? "linux-arm64" : "linux-x64";
+        // The runtime's own libc decides which build the application shipped for it (a portable app carries both).
+        var libc = RuntimeInformation.RuntimeIdentifier.StartsWith("linux-musl-", StringComparison.Ordinal) ? "linux-musl-" : "linux-";
+        var rid = libc + (architecture == Architecture.Arm64 ? "arm64" : "x64");
         reason = LoadChecked(path, architecture, AppContext.GetData(ShippedSha256Prefix + rid) as string, out handle);
         return reason is null;
     }

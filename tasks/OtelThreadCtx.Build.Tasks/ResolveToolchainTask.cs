@@ -15,6 +15,9 @@ public sealed class ResolveToolchainTask : OtelThreadCtxTask
     [Required]
     public string Architecture { get; set; } = string.Empty;
 
+    /// <summary>OtelThreadCtxTargetLibc: gnu (empty) or musl; a musl build skips compilers other than clang.</summary>
+    public string Libc { get; set; } = string.Empty;
+
     public string? ClangPath { get; set; }
 
     public string? LldPath { get; set; }
@@ -82,7 +85,7 @@ public sealed class ResolveToolchainTask : OtelThreadCtxTask
             UseRustToolchain = UseRustLld,
         };
 
-        var requirements = new ToolchainRequirements(mode, architecture) { RustLlvmVersion = ToolVersion.TryParse(RustLlvmVersion) };
+        var requirements = new ToolchainRequirements(mode, architecture) { RustLlvmVersion = ToolVersion.TryParse(RustLlvmVersion), Libc = TargetLibc.Parse(Libc) ?? TargetLibc.Gnu };
         var resolver = new ToolResolver(Tools);
         var ok = true;
 

@@ -60,6 +60,7 @@ public sealed class VerifyLibraryTask : NativeStepTask
     {
         var mode = BuildMode;
         var architecture = Target!;
+        var libc = TargetC ?? TargetLibc.Gnu;
         var nm = ToolItems.FromItem(Nm, ToolKind.Nm)!;
         var readElf = ToolItems.FromItem(ReadElf, ToolKind.ReadElf)!;
         var library = Path.GetFullPath(Library);
@@ -67,7 +68,7 @@ public sealed class VerifyLibraryTask : NativeStepTask
         var inspector = new LibraryInspector(Tools);
         var outcome = await inspector.InspectAsync(library, nm.Path, readElf.Path, CancellationToken).ConfigureAwait(false);
         var checks = outcome.Inspection is { } inspection
-            ? LibraryChecks.Run(inspection, new VerificationExpectations(mode, architecture, ShimSymbol, TlsSymbol))
+            ? LibraryChecks.Run(inspection, new VerificationExpectations(mode, architecture, ShimSymbol, TlsSymbol) { Libc = libc })
             : [];
         if (outcome.Inspection is { } inspected && CheckExportedFunctions && mode == NativeBuildMode.Inline)
         {
@@ -104,7 +105,7 @@ public sealed class VerifyLibraryTask : NativeStepTask
             .ToDictionary(path => path, Sha256, StringComparer.Ordinal);
         var report = new VerificationReport(
             VerificationReport.CurrentSchemaVersion, library, File.Exists(library) ? Sha256(library) : null,
-            mode.ToString().ToLowerInvariant(), $"linux-{architecture.Name}", Passed, tools,
+            mode.ToString().ToLowerInvariant(), libc.Rid(architecture), Passed, tools,
             compile, CommandRecords.ReadLink(LinkCommandFile),
             outcome.Commands,
             checks.Select(c => new CheckReport(c.Id, c.Passed, c.Code, c.Message, c.Evidence)).ToList(),

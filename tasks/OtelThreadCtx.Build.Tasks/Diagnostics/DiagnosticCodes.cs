@@ -27,6 +27,7 @@ public static class DiagnosticCodes
     public const string CrossSysrootMissing = "OTC1202";
     public const string InvalidBooleanProperty = "OTC1204";
     public const string InvalidNumberProperty = "OTC1205";
+    public const string MuslLibcMissing = "OTC1206";
 
     // 2xxx: compile. 3xxx: link.
     public const string CompileFailed = "OTC2001";
@@ -51,6 +52,7 @@ public static class DiagnosticCodes
     public const string ObjcopyNotFound = "OTC4009";
     public const string DebugSplitFailed = "OTC4010";
     public const string ExportedFunctionNotInlined = "OTC4011";
+    public const string ForeignLibcDependency = "OTC4014";
 
     // 4012-4013: publish the verified library.
     public const string PublishFailed = "OTC4012";
