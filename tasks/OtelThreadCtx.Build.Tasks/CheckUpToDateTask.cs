@@ -37,6 +37,9 @@ public sealed class CheckUpToDateTask : OtelThreadCtxTask
     [Required]
     public string Architecture { get; set; } = string.Empty;
 
+    /// <summary>OtelThreadCtxTargetLibc: gnu (empty) or musl; with the architecture, the target the report must name.</summary>
+    public string Libc { get; set; } = string.Empty;
+
     [Output]
     public bool UpToDate { get; private set; }
 
@@ -60,7 +63,9 @@ public sealed class CheckUpToDateTask : OtelThreadCtxTask
             return Task.FromResult(true);
         }
 
-        var target = $"linux-{TargetArchitecture.Parse(Architecture)?.Name ?? Architecture}";
+        var target = TargetArchitecture.Parse(Architecture) is { } architecture
+            ? (TargetLibc.Parse(Libc) ?? TargetLibc.Gnu).Rid(architecture)
+            : $"linux-{Architecture}";
         if (ReportMatch.Mismatch(Library, ReportFile, string.IsNullOrEmpty(DebugFile) ? null : DebugFile, Mode, target, UnverifiedMarker) is { } mismatch)
         {
             // Worth saying aloud: something damaged or replaced a published file since the last build.

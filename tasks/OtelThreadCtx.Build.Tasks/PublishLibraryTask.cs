@@ -40,11 +40,16 @@ public sealed class PublishLibraryTask : OtelThreadCtxTask
     [Required]
     public string Architecture { get; set; } = string.Empty;
 
+    /// <summary>OtelThreadCtxTargetLibc: gnu (empty) or musl; with the architecture, the target the report must name.</summary>
+    public string Libc { get; set; } = string.Empty;
+
     protected override BuildDiagnostic? CheckParameters() => CheckMode(Mode) ?? base.CheckParameters();
 
     protected override Task<bool> ExecuteAsync()
     {
-        var target = $"linux-{TargetArchitecture.Parse(Architecture)?.Name ?? Architecture}";
+        var target = TargetArchitecture.Parse(Architecture) is { } architecture
+            ? (TargetLibc.Parse(Libc) ?? TargetLibc.Gnu).Rid(architecture)
+            : $"linux-{Architecture}";
         var debug = string.IsNullOrEmpty(DebugFile) ? null : DebugFile;
         if (ReportMatch.Mismatch(Library, ReportFile, debug, Mode, target, UnverifiedMarker) is { } stale)
         {
