@@ -27,7 +27,7 @@ public sealed unsafe class ThreadContextRecord : IDisposable
 
     /// <summary>The creating thread's <see cref="RecordRegistry.ThreadToken"/>: the native library counts that thread's
     /// attaches with plain writes.</summary>
-    private object? creator;
+    private RecordRegistry.SlotCache? creator;
 
     /// <summary>The registry generation of this record's handle (checked when the handle is resolved; 0 once released).</summary>
     internal ushort RegistrationGeneration;
@@ -39,7 +39,7 @@ public sealed unsafe class ThreadContextRecord : IDisposable
     {
         if (NativeApi.IsAvailable)
         {
-            var s = RecordRegistry.Register(this);
+            var s = RecordRegistry.Register(this, out var thread);
             var h = NativeApi.RecordNewUser(s.Value);
             if (h == 0)
             {
@@ -49,7 +49,7 @@ public sealed unsafe class ThreadContextRecord : IDisposable
 
             handle = h;
             slot = s;
-            creator = RecordRegistry.ThreadToken;
+            creator = thread;
             RecordRegistry.Track(s, h);
         }
     }
@@ -176,7 +176,8 @@ public sealed unsafe class ThreadContextRecord : IDisposable
 
         // Another thread than the creator (the token is this thread's own object, kept alive by the record, so it is
         // never another thread's): the creator's plain-write counts need a barrier before they are read.
-        if (!ReferenceEquals(creator, RecordRegistry.ThreadToken))
+        var thread = RecordRegistry.ThreadToken;
+        if (!ReferenceEquals(creator, thread))
         {
             // The creating thread counts its attaches with plain writes: make them visible here before they are read.
             Interlocked.MemoryBarrierProcessWide();
@@ -188,7 +189,7 @@ public sealed unsafe class ThreadContextRecord : IDisposable
         }
 
         Volatile.Write(ref handle, 0);
-        RecordRegistry.Release(slot!, this);
+        RecordRegistry.Release(slot!, this, thread);
     }
 
     private static InvalidOperationException StillAttached(int count) => new(
