@@ -26,10 +26,14 @@ internal static unsafe class NativeApi
     /// <summary>Why <see cref="IsAvailable"/> is false (for diagnostics); null when available.</summary>
     internal static readonly string? UnavailableReason;
 
-    // Allocation and freeing (malloc/free may take locks): with the GC transition.
-    internal static readonly delegate* unmanaged<nuint, nint> RecordNewUser;
-    internal static readonly delegate* unmanaged<nint, int> RecordDisposeBegin;
-    internal static readonly delegate* unmanaged<nint, int> RecordDisposeEnd;
+    // Record creation and disposal: the library takes and returns record blocks from the calling thread's pool (a few
+    // stores); only a pool miss calls malloc or free, which are short and never wait for the runtime. So no GC
+    // transition either: it cost three transitions per new + Dispose, more than the work itself.
+    internal static readonly delegate* unmanaged[SuppressGCTransition]<nuint, nint> RecordNewUser;
+    internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordDisposeBegin;
+    internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordDisposeEnd;
+
+    // Orphaning, off the hot path (the registry's sweep, after a collection): with the GC transition.
     internal static readonly delegate* unmanaged<nint, void> RecordOrphanBegin;
     internal static readonly delegate* unmanaged<nint, void> RecordOrphanEnd;
 
@@ -77,9 +81,9 @@ internal static unsafe class NativeApi
                 return;
             }
 
-            RecordNewUser = (delegate* unmanaged<nuint, nint>)exports[1];
-            RecordDisposeBegin = (delegate* unmanaged<nint, int>)exports[2];
-            RecordDisposeEnd = (delegate* unmanaged<nint, int>)exports[3];
+            RecordNewUser = (delegate* unmanaged[SuppressGCTransition]<nuint, nint>)exports[1];
+            RecordDisposeBegin = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[2];
+            RecordDisposeEnd = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[3];
             RecordOrphanBegin = (delegate* unmanaged<nint, void>)exports[4];
             RecordOrphanEnd = (delegate* unmanaged<nint, void>)exports[5];
             Set = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, byte*, nuint, int>)exports[6];
