@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
-using System.Security.Cryptography;
 using Microsoft.Win32.SafeHandles;
 
 namespace OtelThreadCtx;
@@ -145,7 +144,7 @@ internal static class NativeLibraryCheck
             return Refusal.TooLargeForShipped(length, expected);
         }
 
-        Span<byte> actual = stackalloc byte[SHA256.HashSizeInBytes];
+        Span<byte> actual = stackalloc byte[ManagedSha256.HashSizeInBytes];
         var buffer = ArrayPool<byte>.Shared.Rent((int)length);
         try
         {
@@ -155,11 +154,7 @@ internal static class NativeLibraryCheck
                 return Refusal.Changed;
             }
 
-            SHA256.HashData(content, actual);
-        }
-        catch (CryptographicException e)
-        {
-            return Refusal.NoSha256(e);
+            ManagedSha256.HashData(content, actual);
         }
         finally
         {
@@ -220,8 +215,6 @@ internal static class NativeLibraryCheck
         public static string TooLargeForShipped(long length, string expected) =>
             $"is {length} bytes, not the library this application shipped (sha256 {expected.ToLowerInvariant()})";
 
-        public static string NoSha256(CryptographicException e) =>
-            $"cannot be checked against the sha256 this application shipped (no SHA-256: {e.Message})";
 
         public static string NotShipped(string actual, string expected) =>
             $"is not the library this application shipped (sha256 {actual.ToLowerInvariant()}, expected {expected.ToLowerInvariant()}): damaged or replaced";

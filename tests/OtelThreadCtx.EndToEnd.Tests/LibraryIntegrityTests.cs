@@ -261,10 +261,26 @@ public sealed class LibraryIntegrityTests(PackageFeed feed, LibraryIntegrityTest
         public async Task<(int ExitCode, string Output)> RunAsync(string expectation, string? variable = null)
         {
             var environment = new Dictionary<string, string?> { ["OTEL_THREAD_CTX_NATIVE_LIBRARY"] = variable ?? "" };
-            var run = native
-                ? await Tools.RunAsync(Path.Combine(Folder, "App"), [expectation], environment, Folder)
-                : await Tools.RunAsync(ConsumerProject.DotnetHost, [Path.Combine(Folder, "App.dll"), expectation], environment, Folder);
-            return (run.ExitCode, run.StandardOutput + run.StandardError);
+            if (!native)
+            {
+                var managed = await Tools.RunAsync(ConsumerProject.DotnetHost, [Path.Combine(Folder, "App.dll"), expectation], environment, Folder);
+                return (managed.ExitCode, managed.StandardOutput + managed.StandardError);
+            }
+
+            // Copies are written while other cuts start processes: a child forked in that moment holds the copy's write
+            // descriptor until its exec, and exec of the copy then fails with ETXTBSY. Starting again is the cure.
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    var run = await Tools.RunAsync(Path.Combine(Folder, "App"), [expectation], environment, Folder);
+                    return (run.ExitCode, run.StandardOutput + run.StandardError);
+                }
+                catch (System.ComponentModel.Win32Exception e) when (attempt < 5 && (e.InnerException?.Message ?? e.Message).Contains("Text file busy", StringComparison.Ordinal))
+                {
+                    await Task.Delay(100 * attempt);
+                }
+            }
         }
 
         public void Dispose()
