@@ -3,6 +3,8 @@
 #   ./eng/benchmark.sh           full run, writes docs/benchmarks.md
 #   ./eng/benchmark.sh --short   seconds: proves the harnesses run (CI), writes artifacts/benchmarks/benchmarks-short.md
 #   OTC_BENCH_FILTER='*in_place*' ./eng/benchmark.sh   only the matching C# benchmarks (BenchmarkDotNet --filter)
+#   OTC_BENCH_PEER_LIBRARIES=/tmp/peer/libs ./eng/benchmark.sh   adds the peer's single/swap rows (libdatadog's
+#     ddog-default.so / ddog-inline.so, built outside the repository by /work/shared/peers/libdatadog-build.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 MSBUILDDISABLENODEREUSE=1
@@ -24,6 +26,8 @@ if command -v cargo > /dev/null 2>&1 || [ -x "$HOME/.cargo/bin/cargo" ]; then
 else
   echo "no cargo: the Rust layer rows are left out" >&2
 fi
+peer_args=()
+[ -n "${OTC_BENCH_PEER_LIBRARIES:-}" ] && peer_args=(--peer-libraries "$OTC_BENCH_PEER_LIBRARIES")
 
 # Native harness: one binary, run against each library.
 g++ -std=c++17 -O2 -Wall -Werror -Inative/include tests/OtelThreadCtx.Benchmarks/native/bench_thread_ctx.cc \
@@ -47,7 +51,7 @@ target=docs/benchmarks.md; [ -n "$short" ] && target="$out/benchmarks-short.md";
 export OTC_BENCH_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with local changes)')"
 dotnet run --project tests/OtelThreadCtx.Benchmarks -c Release -- \
   --libraries "$native" --native-default "$out/native-default.json" --native-inline "$out/native-inline.json" \
-  --output "$target" $short "${rust_args[@]}" --filter "${OTC_BENCH_FILTER:-*}" --artifacts "$out/bdn" > "$out/bdn.log" 2>&1 || { tail -50 "$out/bdn.log"; exit 1; }
+  --output "$target" $short "${rust_args[@]}" "${peer_args[@]}" --filter "${OTC_BENCH_FILTER:-*}" --artifacts "$out/bdn" > "$out/bdn.log" 2>&1 || { tail -50 "$out/bdn.log"; exit 1; }
 
 # ASP.NET Core: requests/s and server CPU per request with and without AddThreadContext(), two server processes, one run.
 dotnet build tests/OtelThreadCtx.AspNetCoreLoad -c Release -nodeReuse:false -v:q

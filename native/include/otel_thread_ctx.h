@@ -53,8 +53,12 @@ typedef enum otel_thread_ctx_status {
     OTEL_THREAD_CTX_INVALID = 3    /* NULL record or value */
 } otel_thread_ctx_status;
 
-/* Records. A new record is zeroed and valid (valid = 1). otel_thread_ctx_record_free() frees it
- * at once: only for records no thread publishes (plain attach), never for counted ones. */
+/* Records. A new record has zero ids and flags, no attributes, and is valid (valid = 1); attribute bytes past
+ * attrs_data_size are unspecified (readers never look at them). otel_thread_ctx_record_free() releases it at once:
+ * only for records no thread publishes (plain attach), never for counted ones. Released records go to a small
+ * per-thread pool that the releasing thread's next records come from (so creating and releasing a record costs a
+ * few stores, not an allocation); the pool is freed when the thread exits. A record that is published, or counted
+ * as published, is never released, so never reused. */
 OTEL_THREAD_CTX_API otel_thread_ctx_record *otel_thread_ctx_record_new(void);
 OTEL_THREAD_CTX_API void otel_thread_ctx_record_free(otel_thread_ctx_record *record);
 OTEL_THREAD_CTX_API void otel_thread_ctx_record_set_ids(otel_thread_ctx_record *record,

@@ -53,16 +53,109 @@ static inline record_header *header_of(const otel_thread_ctx_record *record) {
     return (record_header *)((uintptr_t)record - sizeof(record_header));
 }
 
-otel_thread_ctx_record *otel_thread_ctx_record_new_user(uintptr_t user) {
-    unsigned char *block = aligned_alloc(64, (sizeof(record_header) + sizeof(otel_thread_ctx_record) + 63) & ~(size_t)63);
-    if (block == NULL) {
+/* ---- Record blocks: a record_header, then the record; each thread keeps a few released blocks ---- */
+
+#define BLOCK_SIZE (sizeof(record_header) + sizeof(otel_thread_ctx_record))
+/* Released blocks a thread keeps for its next records (past that, free()). single/swap needs one. */
+#define POOL_CAPACITY 8u
+
+static inline otel_thread_ctx_record *record_of(void *block) {
+    return (otel_thread_ctx_record *)((unsigned char *)block + sizeof(record_header));
+}
+
+/* A pooled block links to the next through its trace id bytes: the header keeps RECORD_FREED and user 0. */
+static inline void *pool_next(void *block) {
+    void *next;
+    memcpy(&next, record_of(block)->trace_id, sizeof next);
+    return next;
+}
+
+/* ---- The calling thread's state: its own pair of records and the counted record it publishes ---- */
+
+typedef struct thread_state {
+    otel_thread_ctx_record records[2];
+    otel_thread_ctx_record **slot;    /* this thread's otel_thread_ctx_v1 */
+    otel_thread_ctx_record *counted;  /* the counted record this thread published last, or NULL */
+    uint32_t next;                    /* index of the own record that is not published */
+    uint32_t pooled;                  /* blocks in pool */
+    void *pool;                       /* released record blocks, never published: the next records of this thread */
+} thread_state;
+
+static pthread_key_t state_key;
+static int state_key_ready; /* 1 once the key exists, -1 when it could not be made */
+static pthread_once_t state_once = PTHREAD_ONCE_INIT;
+
+static void thread_state_free(void *pointer);
+
+static void thread_state_key_create(void) {
+    state_key_ready = pthread_key_create(&state_key, thread_state_free) == 0 ? 1 : -1;
+}
+
+static thread_state *__attribute__((noinline)) thread_state_create(void **location) {
+    pthread_once(&state_once, thread_state_key_create);
+    if (state_key_ready != 1) {
         return NULL;
     }
-    memset(block, 0, sizeof(record_header) + sizeof(otel_thread_ctx_record));
+    thread_state *state = aligned_alloc(64, (sizeof *state + 63) & ~(size_t)63);
+    if (state == NULL) {
+        return NULL;
+    }
+    memset(state, 0, sizeof *state);
+    state->records[0].valid = 1;
+    state->records[1].valid = 1;
+    state->slot = otel_thread_ctx_shim_slot();
+    if (pthread_setspecific(state_key, state) != 0) {
+        free(state);
+        return NULL;
+    }
+    *location = state;
+    return state;
+}
+
+static inline thread_state *thread_state_get(void) {
+    void **location = otel_thread_ctx_shim_state();
+    thread_state *state = *location;
+    return state != NULL ? state : thread_state_create(location);
+}
+
+/* A block nobody publishes or will touch again: kept for this thread's next record, or freed. Never creates the state
+ * (a thread that is exiting, or never made one, frees at once). */
+static void block_release(record_header *header) {
+    __atomic_store_n(&header->user, 0, __ATOMIC_RELAXED);
+    thread_state *state = *otel_thread_ctx_shim_state();
+    if (state != NULL && state->pooled < POOL_CAPACITY) {
+        memcpy(record_of(header)->trace_id, &state->pool, sizeof state->pool);
+        state->pool = header;
+        state->pooled++;
+        return;
+    }
+    free(header);
+}
+
+otel_thread_ctx_record *otel_thread_ctx_record_new_user(uintptr_t user) {
+    thread_state *state = thread_state_get();
+    unsigned char *block;
+    if (state != NULL && state->pool != NULL) {
+        block = state->pool;
+        state->pool = pool_next(block);
+        state->pooled--;
+    } else {
+        block = malloc(BLOCK_SIZE);
+        if (block == NULL) {
+            return NULL;
+        }
+    }
+    /* Only the header is cleared: attribute bytes past attrs_data_size are never read. The bookkeeping fields are
+     * stored atomically because a late release on another thread may still look at a reused block (see try_free). */
     record_header *header = (record_header *)block;
-    header->owner = otel_thread_ctx_shim_slot();
-    header->user = user;
-    otel_thread_ctx_record *record = (otel_thread_ctx_record *)(block + sizeof(record_header));
+    header->owner = state != NULL ? state->slot : otel_thread_ctx_shim_slot();
+    __atomic_store_n(&header->owner_attaches, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&header->shared_attaches, 0, __ATOMIC_RELAXED);
+    header->reserved = 0;
+    __atomic_store_n(&header->user, user, __ATOMIC_RELAXED);
+    __atomic_store_n(&header->state, RECORD_LIVE, __ATOMIC_RELAXED);
+    otel_thread_ctx_record *record = record_of(block);
+    memset(record, 0, OTEL_THREAD_CTX_HEADER_SIZE);
     record->valid = 1;
     return record;
 }
@@ -73,7 +166,9 @@ otel_thread_ctx_record *otel_thread_ctx_record_new(void) {
 
 void otel_thread_ctx_record_free(otel_thread_ctx_record *record) {
     if (record != NULL) {
-        free(header_of(record));
+        record_header *header = header_of(record);
+        __atomic_store_n(&header->state, RECORD_FREED, __ATOMIC_RELAXED);
+        block_release(header);
     }
 }
 
@@ -215,25 +310,12 @@ static inline void copy_small(uint8_t *destination, const uint8_t *source, size_
     }
 }
 
-/* ---- The calling thread's state: its own pair of records and the counted record it publishes ---- */
-
-typedef struct thread_state {
-    otel_thread_ctx_record records[2];
-    otel_thread_ctx_record **slot;    /* this thread's otel_thread_ctx_v1 */
-    otel_thread_ctx_record *counted;  /* the counted record this thread published last, or NULL */
-    uint32_t next;                    /* index of the own record that is not published */
-} thread_state;
-
-static pthread_key_t state_key;
-static int state_key_ready; /* 1 once the key exists, -1 when it could not be made */
-static pthread_once_t state_once = PTHREAD_ONCE_INIT;
-
 static void try_free(record_header *header) {
     if (__atomic_load_n(&header->shared_attaches, __ATOMIC_SEQ_CST) == 0
         && __atomic_load_n(&header->owner_attaches, __ATOMIC_SEQ_CST) == 0) {
         uint32_t expected = RECORD_ORPHANED;
         if (__atomic_compare_exchange_n(&header->state, &expected, RECORD_FREED, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
-            free(header);
+            block_release(header);
         }
     }
 }
@@ -292,39 +374,17 @@ static void thread_state_free(void *pointer) {
     /* The thread is exiting: nothing of it is published any more, and what it counted is released. */
     store_slot(state->slot, NULL);
     FENCE();
+    /* Forgotten first: what is released from here on is freed at once, and a later call on this thread (another
+     * destructor) starts a fresh state instead of using this one. */
+    *otel_thread_ctx_shim_state() = NULL;
     release_counted(state);
+    void *block = state->pool;
+    while (block != NULL) {
+        void *next = pool_next(block);
+        free(block);
+        block = next;
+    }
     free(state);
-}
-
-static void thread_state_key_create(void) {
-    state_key_ready = pthread_key_create(&state_key, thread_state_free) == 0 ? 1 : -1;
-}
-
-static thread_state *__attribute__((noinline)) thread_state_create(void **location) {
-    pthread_once(&state_once, thread_state_key_create);
-    if (state_key_ready != 1) {
-        return NULL;
-    }
-    thread_state *state = aligned_alloc(64, (sizeof *state + 63) & ~(size_t)63);
-    if (state == NULL) {
-        return NULL;
-    }
-    memset(state, 0, sizeof *state);
-    state->records[0].valid = 1;
-    state->records[1].valid = 1;
-    state->slot = otel_thread_ctx_shim_slot();
-    if (pthread_setspecific(state_key, state) != 0) {
-        free(state);
-        return NULL;
-    }
-    *location = state;
-    return state;
-}
-
-static inline thread_state *thread_state_get(void) {
-    void **location = otel_thread_ctx_shim_state();
-    thread_state *state = *location;
-    return state != NULL ? state : thread_state_create(location);
 }
 
 int otel_thread_ctx_set(const uint8_t trace_id[16], const uint8_t span_id[8], uint8_t trace_flags,
@@ -426,7 +486,7 @@ int32_t otel_thread_ctx_record_dispose_end(otel_thread_ctx_record *record) {
         return 1;
     }
     __atomic_store_n(&header->state, RECORD_FREED, __ATOMIC_SEQ_CST);
-    free(header);
+    block_release(header);
     return 0;
 }
 

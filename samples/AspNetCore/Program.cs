@@ -2,7 +2,6 @@
 // the app adds. Each route answers with what an out-of-process profiler reads on the thread running it.
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
-using OtelThreadCtx.OpenTelemetry;
 using OtelThreadCtx.Samples.AspNetCore;
 
 var builder = WebApplication.CreateBuilder(args);

@@ -59,4 +59,22 @@ Print("main, no activity");
 var mapping = File.ReadLines("/proc/self/maps").FirstOrDefault(l => l.Contains("OTEL_CTX", StringComparison.Ordinal));
 Console.WriteLine($"process context: {OtelProcessContext.Status}; /proc/{Environment.ProcessId}/maps: {mapping?.Trim() ?? "(none)"}");
 Console.WriteLine($"attribute key map: [{string.Join(", ", ThreadContextKeys.Names)}]");
+
+// --hold: keep one request-like Activity current on a worker thread until stdin closes, so that a reader from outside
+// (otel-thread-ctx inspect <pid>, a profiler) can see it.
+if (args.Contains("--hold"))
+{
+    using var held = new ManualResetEventSlim();
+    var worker = new Thread(() =>
+    {
+        using var activity = source.StartActivity(ActivityKind.Server, tags: [new("http.route", "/held")], name: "held");
+        Console.WriteLine($"holding: pid {Environment.ProcessId}, thread {Environment.CurrentManagedThreadId}, trace {activity?.TraceId} span {activity?.SpanId}");
+        held.Wait();
+    }) { Name = "quickstart-held" };
+    worker.Start();
+    Console.In.ReadToEnd();
+    held.Set();
+    worker.Join();
+}
+
 return 0;

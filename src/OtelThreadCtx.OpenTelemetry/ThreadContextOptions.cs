@@ -1,4 +1,9 @@
-namespace OtelThreadCtx.OpenTelemetry;
+using OtelThreadCtx;
+using OtelThreadCtx.OpenTelemetry;
+
+// OpenTelemetry .NET's namespace for tracer builder extensions and their options: `using OpenTelemetry.Trace;`, which an
+// app that configures tracing already has, brings AddThreadContext into scope.
+namespace OpenTelemetry.Trace;
 
 /// <summary>What <see cref="ThreadContextTracerProviderBuilderExtensions.AddThreadContext"/> publishes. Checked once,
 /// when <c>AddThreadContext</c> is called: a name that breaks a limit of OTEP 4947 fails there, at startup.</summary>

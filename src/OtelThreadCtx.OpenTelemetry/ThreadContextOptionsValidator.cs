@@ -1,4 +1,5 @@
 using System.Text;
+using OpenTelemetry.Trace;
 
 namespace OtelThreadCtx.OpenTelemetry;
 

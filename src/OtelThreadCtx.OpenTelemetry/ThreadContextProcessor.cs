@@ -29,7 +29,18 @@ internal sealed class ThreadContextProcessor : BaseProcessor<Activity>
             publisherOptions.AttributeTagNames.Add(name);
         }
 
-        publisher = ActivityThreadContextPublisher.Start(publisherOptions);
+        try
+        {
+            publisher = ActivityThreadContextPublisher.Start(publisherOptions);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new InvalidOperationException(
+                "AddThreadContext(): thread context is already published in this process (another TracerProvider built with AddThreadContext() "
+                + "is still alive, or the application started an ActivityThreadContextPublisher); a process has one publisher. Fix: call "
+                + "AddThreadContext() on one TracerProvider only, or dispose the first provider (or publisher) before building another.",
+                e);
+        }
         if (aspNetCoreRouting && ThreadContext.IsSupported)
         {
             routing = AspNetCoreRouteObserver.Start(publisher);

@@ -1,8 +1,8 @@
 using System.Diagnostics;
-using OpenTelemetry;
-using OpenTelemetry.Trace;
+using OtelThreadCtx.OpenTelemetry;
 
-namespace OtelThreadCtx.OpenTelemetry;
+// OpenTelemetry .NET's namespace for tracer builder extensions (AddAspNetCoreInstrumentation, AddOtlpExporter, ...).
+namespace OpenTelemetry.Trace;
 
 /// <summary>The one line: <c>tracing.AddThreadContext()</c>.</summary>
 public static class ThreadContextTracerProviderBuilderExtensions

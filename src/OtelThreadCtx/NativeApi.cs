@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
 
 namespace OtelThreadCtx;
@@ -28,10 +29,14 @@ internal static unsafe class NativeApi
     /// <summary>Why <see cref="IsAvailable"/> is false (for diagnostics); null when available.</summary>
     internal static readonly string? UnavailableReason;
 
-    // Allocation and freeing (malloc/free may take locks): with the GC transition.
-    internal static readonly delegate* unmanaged<nuint, nint> RecordNewUser;
-    internal static readonly delegate* unmanaged<nint, int> RecordDisposeBegin;
-    internal static readonly delegate* unmanaged<nint, int> RecordDisposeEnd;
+    // Record creation and disposal: the library takes and returns record blocks from the calling thread's pool (a few
+    // stores); only a pool miss calls malloc or free, which are short and never wait for the runtime. So no GC
+    // transition either: it cost three transitions per new + Dispose, more than the work itself.
+    internal static readonly delegate* unmanaged[SuppressGCTransition]<nuint, nint> RecordNewUser;
+    internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordDisposeBegin;
+    internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordDisposeEnd;
+
+    // Orphaning, off the hot path (the registry's sweep, after a collection): with the GC transition.
     internal static readonly delegate* unmanaged<nint, void> RecordOrphanBegin;
     internal static readonly delegate* unmanaged<nint, void> RecordOrphanEnd;
 
@@ -79,9 +84,9 @@ internal static unsafe class NativeApi
                 return;
             }
 
-            RecordNewUser = (delegate* unmanaged<nuint, nint>)exports[1];
-            RecordDisposeBegin = (delegate* unmanaged<nint, int>)exports[2];
-            RecordDisposeEnd = (delegate* unmanaged<nint, int>)exports[3];
+            RecordNewUser = (delegate* unmanaged[SuppressGCTransition]<nuint, nint>)exports[1];
+            RecordDisposeBegin = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[2];
+            RecordDisposeEnd = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[3];
             RecordOrphanBegin = (delegate* unmanaged<nint, void>)exports[4];
             RecordOrphanEnd = (delegate* unmanaged<nint, void>)exports[5];
             Set = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, byte*, nuint, int>)exports[6];
@@ -110,10 +115,10 @@ internal static unsafe class NativeApi
     private static bool TryLoad(out nint handle, out string? reason)
     {
         handle = 0;
-        if (!OperatingSystem.IsLinux()
-            || RuntimeInformation.ProcessArchitecture is not (Architecture.X64 or Architecture.Arm64))
+        var architecture = RuntimeInformation.ProcessArchitecture;
+        if (!OperatingSystem.IsLinux() || architecture is not (Architecture.X64 or Architecture.Arm64))
         {
-            reason = $"{RuntimeInformation.OSDescription} {RuntimeInformation.ProcessArchitecture} is not Linux x64/arm64";
+            reason = $"{RuntimeInformation.OSDescription} {architecture} is not Linux x64/arm64";
             return false;
         }
 
@@ -126,17 +131,76 @@ internal static unsafe class NativeApi
             return true;
         }
 
+        // A file named by the variable is checked for shape only: no build recorded what it should hold.
         var explicitPath = Environment.GetEnvironmentVariable(LibraryPathVariable);
         if (!string.IsNullOrEmpty(explicitPath))
         {
-            reason = NativeLibrary.TryLoad(explicitPath, out handle) ? null : $"{LibraryPathVariable}='{explicitPath}' could not be loaded";
+            reason = File.Exists(explicitPath)
+                ? LoadChecked(explicitPath, architecture, expectedSha256: null, out handle)
+                : $"{LibraryPathVariable}='{explicitPath}' names no file";
+            reason = reason is null ? null : $"{LibraryPathVariable}: {reason}";
             return reason is null;
         }
 
-        reason = NativeLibrary.TryLoad(LibraryName, typeof(NativeApi).Assembly, DllImportSearchPath.AssemblyDirectory | DllImportSearchPath.ApplicationDirectory, out handle)
-            ? null
-            : $"lib{LibraryName}.so was not found beside the application or could not be loaded";
+        if (FindBesideApplication() is not { } path)
+        {
+            reason = $"lib{LibraryName}.so was not found beside the application";
+            return false;
+        }
+
+        // The runtime's own libc decides which build the application shipped for it (a portable app carries both).
+        var libc = RuntimeInformation.RuntimeIdentifier.StartsWith("linux-musl-", StringComparison.Ordinal) ? "linux-musl-" : "linux-";
+        var rid = libc + (architecture == Architecture.Arm64 ? "arm64" : "x64");
+        reason = LoadChecked(path, architecture, AppContext.GetData(ShippedSha256Prefix + rid) as string, out handle);
         return reason is null;
+    }
+
+    /// <summary>The AppContext value (runtimeconfig.json, or baked into a NativeAOT image) in which the package's build
+    /// targets record the sha256 of the library they copied into the application, per runtime identifier.</summary>
+    internal const string ShippedSha256Prefix = "OtelThreadCtx.NativeLibrarySha256.";
+
+    /// <summary>Checks <paramref name="path"/> (<see cref="NativeLibraryCheck"/>) and loads that very file; null on
+    /// success, else why not.</summary>
+    private static string? LoadChecked(string path, Architecture architecture, string? expectedSha256, out nint handle)
+    {
+        handle = 0;
+        if (NativeLibraryCheck.Check(path, architecture, string.IsNullOrEmpty(expectedSha256) ? null : expectedSha256) is { } refused)
+        {
+            return $"{path} {refused}";
+        }
+
+        return NativeLibrary.TryLoad(path, out handle) ? null : $"{path} could not be loaded";
+    }
+
+    /// <summary>The first lib<see cref="LibraryName"/>.so where the runtime itself would look for an application's
+    /// native library: the folders the host names from deps.json (runtimes/&lt;rid&gt;/native/ of a portable build, the
+    /// application folder), this assembly's folder, the application folder. Only these: a copy elsewhere on the system
+    /// search path is not one this application shipped.</summary>
+    [UnconditionalSuppressMessage("SingleFile", "IL3000", Justification = "Location is empty in a single-file or NativeAOT application; the application folder, searched next, is the assembly's folder there.")]
+    private static string? FindBesideApplication()
+    {
+        var fileName = $"lib{LibraryName}.so";
+        if (AppContext.GetData("NATIVE_DLL_SEARCH_DIRECTORIES") is string directories)
+        {
+            foreach (var directory in directories.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (Path.Combine(directory, fileName) is var candidate && File.Exists(candidate))
+                {
+                    return candidate;
+                }
+            }
+        }
+
+        var assemblyDirectory = Path.GetDirectoryName(typeof(NativeApi).Assembly.Location);
+        foreach (var directory in (ReadOnlySpan<string?>)[assemblyDirectory, AppContext.BaseDirectory])
+        {
+            if (!string.IsNullOrEmpty(directory) && Path.Combine(directory, fileName) is var candidate && File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        return null;
     }
 }
 

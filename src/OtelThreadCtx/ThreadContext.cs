@@ -22,6 +22,11 @@ public static unsafe class ThreadContext
     /// <summary>True on Linux x64/arm64 with libotel_thread_ctx.so loaded.</summary>
     public static bool IsSupported => NativeApi.IsAvailable;
 
+    /// <summary>Why <see cref="IsSupported"/> is false, or null when it is true: the platform, a library that is missing,
+    /// cut short, built for another architecture, not the one the application shipped (its sha256 differs from the one
+    /// the build recorded), or lacking an entry point. Such a library is never loaded; every call is then a no-op.</summary>
+    public static string? UnavailableReason => NativeApi.UnavailableReason;
+
     /// <summary>The shared record this thread publishes, or null (nothing, or what <c>Set</c> published).</summary>
     public static ThreadContextRecord? Current => NativeApi.IsAvailable ? RecordRegistry.Resolve(NativeApi.CurrentUser()) : null;
 

@@ -22,29 +22,35 @@ public sealed unsafe class ThreadContextRecord : IDisposable
 
     private nint handle;
 
-    /// <summary>This record's value in <see cref="RecordRegistry"/>, carried by the native record.</summary>
-    private nuint registration;
+    /// <summary>This record's entry in <see cref="RecordRegistry"/>; the native record carries its value.</summary>
+    private RecordRegistry.Slot? slot;
 
-    /// <summary>The registry generation of this record's handle (checked when the handle is resolved).</summary>
+    /// <summary>The creating thread's <see cref="RecordRegistry.ThreadToken"/>: the native library counts that thread's
+    /// attaches with plain writes.</summary>
+    private RecordRegistry.SlotCache? creator;
+
+    /// <summary>The registry generation of this record's handle (checked when the handle is resolved; 0 once released).</summary>
     internal ushort RegistrationGeneration;
 
     /// <summary>Creates an empty, valid record (or a no-op one where the API is unsupported).</summary>
+    /// <remarks>No finalizer: a record nobody disposed is found by <see cref="RecordRegistry"/> after a collection, and
+    /// the library frees its native record then, or, if threads still publish it, when the last of them stops.</remarks>
     public ThreadContextRecord()
     {
         if (NativeApi.IsAvailable)
         {
-            registration = RecordRegistry.Register(this);
-            handle = NativeApi.RecordNewUser(registration);
-            if (handle == 0)
+            var s = RecordRegistry.Register(this, out var thread);
+            var h = NativeApi.RecordNewUser(s.Value);
+            if (h == 0)
             {
-                RecordRegistry.Release(registration);
-                GC.SuppressFinalize(this);
+                RecordRegistry.Release(s, this);
                 throw new OutOfMemoryException("The native thread-context record could not be allocated.");
             }
-        }
-        else
-        {
-            GC.SuppressFinalize(this);
+
+            handle = h;
+            slot = s;
+            creator = thread;
+            RecordRegistry.Track(s, h);
         }
     }
 
@@ -56,23 +62,8 @@ public sealed unsafe class ThreadContextRecord : IDisposable
         SetIds(activity.TraceId, activity.SpanId, activity.ActivityTraceFlags);
     }
 
-    /// <summary>A record nobody disposed: the library frees it now, or, if threads still publish it, when the last
-    /// of them stops.</summary>
-    ~ThreadContextRecord()
-    {
-        var h = handle;
-        if (h == 0)
-        {
-            return;
-        }
-
-        handle = 0;
-        NativeApi.RecordOrphanBegin(h);
-        // The creating thread counts its attaches with plain writes: make them visible before the count is read.
-        Interlocked.MemoryBarrierProcessWide();
-        NativeApi.RecordOrphanEnd(h);
-        RecordRegistry.Release(registration);
-    }
+    /// <summary>The value the native record carries (what <see cref="RecordRegistry.Resolve"/> takes), 0 when none.</summary>
+    internal nuint Registration => slot is { } s && handle != 0 ? s.Value : 0;
 
     internal nint Handle => handle;
 
@@ -127,6 +118,7 @@ public sealed unsafe class ThreadContextRecord : IDisposable
     }
 
     /// <summary>Appends an attribute; a value over 255 UTF-8 bytes is cut at a character boundary.</summary>
+    [SkipLocalsInit] // the entry buffer: only the bytes the encoder writes are passed on
     public AttributeResult AddAttribute(ThreadContextKey key, ReadOnlySpan<char> value)
     {
         Span<byte> entry = stackalloc byte[2 + MaxValueLength];
@@ -136,6 +128,7 @@ public sealed unsafe class ThreadContextRecord : IDisposable
     }
 
     /// <summary>Appends an attribute from UTF-8 bytes; over 255 bytes it is cut (at a UTF-8 boundary).</summary>
+    [SkipLocalsInit] // the entry buffer: only the bytes the encoder writes are passed on
     public AttributeResult AddAttribute(ThreadContextKey key, ReadOnlySpan<byte> utf8Value)
     {
         Span<byte> entry = stackalloc byte[2 + MaxValueLength];
@@ -181,7 +174,10 @@ public sealed unsafe class ThreadContextRecord : IDisposable
             return;
         }
 
-        if (NativeApi.RecordIsOwner(h) == 0)
+        // Another thread than the creator (the token is this thread's own object, kept alive by the record, so it is
+        // never another thread's): the creator's plain-write counts need a barrier before they are read.
+        var thread = RecordRegistry.ThreadToken;
+        if (!ReferenceEquals(creator, thread))
         {
             // The creating thread counts its attaches with plain writes: make them visible here before they are read.
             Interlocked.MemoryBarrierProcessWide();
@@ -193,8 +189,7 @@ public sealed unsafe class ThreadContextRecord : IDisposable
         }
 
         Volatile.Write(ref handle, 0);
-        RecordRegistry.Release(registration);
-        GC.SuppressFinalize(this);
+        RecordRegistry.Release(slot!, this, thread);
     }
 
     private static InvalidOperationException StillAttached(int count) => new(

@@ -22,11 +22,17 @@ public sealed class CheckToolchainTask : NativeStepTask
         var architecture = Target;
         if (architecture is null)
         {
-            Report(new BuildDiagnostic(DiagnosticCodes.UnsupportedTarget, $"Architecture '{Architecture}' is not supported. Fix: use x64 or arm64."));
+            Report(new BuildDiagnostic(DiagnosticCodes.UnsupportedTarget, TargetArchitecture.UnsupportedMessage(Architecture)));
             return Task.FromResult(false);
         }
 
-        var requirements = new ToolchainRequirements(BuildMode, architecture) { RustLlvmVersion = ToolVersion.TryParse(RustLlvmVersion) };
+        if (TargetC is not { } libc)
+        {
+            Report(new BuildDiagnostic(DiagnosticCodes.UnsupportedTarget, $"OtelThreadCtxTargetLibc '{Libc}' is not supported. Fix: use gnu (glibc) or musl."));
+            return Task.FromResult(false);
+        }
+
+        var requirements = new ToolchainRequirements(BuildMode, architecture) { RustLlvmVersion = ToolVersion.TryParse(RustLlvmVersion), Libc = libc };
         var compiler = ToolItems.FromItem(Compiler, ToolKind.CCompiler);
         var linker = ToolItems.FromItem(Linker, ToolKind.Linker);
         var tools = new[] { compiler, linker, ToolItems.FromItem(Nm, ToolKind.Nm), ToolItems.FromItem(ReadElf, ToolKind.ReadElf) };
@@ -46,7 +52,7 @@ public sealed class CheckToolchainTask : NativeStepTask
 
         if (!Log.HasLoggedErrors)
         {
-            Log.LogMessage(MessageImportance.Normal, "OtelThreadCtx: toolchain fit for the {0} build on {1}.", requirements.Mode, architecture);
+            Log.LogMessage(MessageImportance.Normal, "OtelThreadCtx: toolchain fit for the {0} build for {1}.", requirements.Mode, libc.Rid(architecture));
         }
 
         return Task.FromResult(!Log.HasLoggedErrors);

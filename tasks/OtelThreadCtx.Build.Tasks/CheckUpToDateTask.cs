@@ -1,9 +1,13 @@
 using Microsoft.Build.Framework;
+using OtelThreadCtx.Build.Tasks.Publishing;
 
 namespace OtelThreadCtx.Build.Tasks;
 
-/// <summary>The pipeline's gate: when every output exists and is newer than every input, no tool runs at all
-/// (not even <c>--version</c> probes). Each step target still has its own Inputs/Outputs for partial rebuilds.</summary>
+/// <summary>The pipeline's gate: no tool runs at all (not even <c>--version</c> probes) when every output exists and
+/// is newer than every input, and the published library is the one its report describes: the report parses, is for
+/// this mode and target, and records the library's exact size and SHA-256 (and the debug file's). A truncated, empty
+/// or swapped library, or a missing or cut-short report, means a rebuild, never trust. Each step target still has its
+/// own Inputs/Outputs for partial rebuilds.</summary>
 public sealed class CheckUpToDateTask : OtelThreadCtxTask
 {
     [Required]
@@ -12,8 +16,34 @@ public sealed class CheckUpToDateTask : OtelThreadCtxTask
     [Required]
     public ITaskItem[] Outputs { get; set; } = [];
 
+    /// <summary>The published library whose content is checked against <see cref="ReportFile"/>.</summary>
+    [Required]
+    public string Library { get; set; } = string.Empty;
+
+    [Required]
+    public string ReportFile { get; set; } = string.Empty;
+
+    /// <summary>The published debug file, when the debug info is split out; empty otherwise.</summary>
+    public string? DebugFile { get; set; }
+
+    /// <summary>The published warnings-mode marker: a report of failed checks is trusted only while it exists.</summary>
+    public string? UnverifiedMarker { get; set; }
+
+    /// <summary>$(OtelThreadCtxMode).</summary>
+    [Required]
+    public string Mode { get; set; } = string.Empty;
+
+    /// <summary>OtelThreadCtxTargetArchitecture.</summary>
+    [Required]
+    public string Architecture { get; set; } = string.Empty;
+
+    /// <summary>OtelThreadCtxTargetLibc: gnu (empty) or musl; with the architecture, the target the report must name.</summary>
+    public string Libc { get; set; } = string.Empty;
+
     [Output]
     public bool UpToDate { get; private set; }
+
+    protected override Diagnostics.BuildDiagnostic? CheckParameters() => CheckMode(Mode) ?? base.CheckParameters();
 
     protected override Task<bool> ExecuteAsync()
     {
@@ -33,8 +63,18 @@ public sealed class CheckUpToDateTask : OtelThreadCtxTask
             return Task.FromResult(true);
         }
 
+        var target = TargetArchitecture.Parse(Architecture) is { } architecture
+            ? (TargetLibc.Parse(Libc) ?? TargetLibc.Gnu).Rid(architecture)
+            : $"linux-{Architecture}";
+        if (ReportMatch.Mismatch(Library, ReportFile, string.IsNullOrEmpty(DebugFile) ? null : DebugFile, Mode, target, UnverifiedMarker) is { } mismatch)
+        {
+            // Worth saying aloud: something damaged or replaced a published file since the last build.
+            Log.LogMessage(MessageImportance.High, "OtelThreadCtx: native build needed: the published library is not the one its report describes ({0}); rebuilding it.", mismatch);
+            return Task.FromResult(true);
+        }
+
         UpToDate = true;
-        Log.LogMessage(MessageImportance.High, "OtelThreadCtx: {0} is up to date; no native work.", outputs[0].FullName);
+        Log.LogMessage(MessageImportance.High, "OtelThreadCtx: {0} is up to date; no native work.", Library);
         return Task.FromResult(true);
     }
 }

@@ -47,12 +47,11 @@ public sealed class CompileNativeTask : NativeStepTask
             return false;
         }
 
-        var settings = new NativeBuildSettings(BuildMode, Target!, compiler)
+        var settings = SettingsFor(compiler) with
         {
             IncludeDirectories = IncludeDirectories.Select(Path.GetFullPath).ToList(),
             Defines = Defines,
             ExtraCompileFlags = Arguments(ExtraFlags, ExtraArguments),
-            Sysroot = string.IsNullOrWhiteSpace(Sysroot) ? null : Sysroot,
             PathMaps = PathMaps.Where(m => !string.IsNullOrEmpty(m.GetMetadata("To")))
                 .Select(m => (Path.TrimEndingDirectorySeparator(Path.GetFullPath(m.ItemSpec)) + "/", m.GetMetadata("To"))).ToList(),
         };

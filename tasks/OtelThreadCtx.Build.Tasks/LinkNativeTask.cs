@@ -40,11 +40,10 @@ public sealed class LinkNativeTask : NativeStepTask
         }
 
         var mode = BuildMode;
-        var settings = new NativeBuildSettings(mode, Target!, compiler)
+        var settings = SettingsFor(compiler) with
         {
             Linker = ToolItems.FromItem(Linker, ToolKind.Linker),
             ExtraLinkFlags = Arguments(ExtraFlags, ExtraArguments),
-            Sysroot = string.IsNullOrWhiteSpace(Sysroot) ? null : Sysroot,
         };
 
         var output = Path.GetFullPath(OutputPath);

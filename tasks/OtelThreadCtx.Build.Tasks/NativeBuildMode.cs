@@ -10,8 +10,15 @@ public enum NativeBuildMode
     Inline,
 }
 
+/// <summary>Reads the mode the targets decided (<c>$(OtelThreadCtxMode)</c>: <c>default</c> or <c>inline</c>).
+/// The tasks never see OtelThreadCtxInline itself: OtelThreadCtx.Properties.targets is the one place that reads it.</summary>
 public static class NativeBuildModeParser
 {
-    public static NativeBuildMode FromInlineProperty(string? inline) =>
-        string.Equals(inline?.Trim(), "true", StringComparison.OrdinalIgnoreCase) ? NativeBuildMode.Inline : NativeBuildMode.Default;
+    /// <summary>The mode for "default" or "inline" (exactly as the targets write them); null for anything else.</summary>
+    public static NativeBuildMode? Parse(string? mode) => mode switch
+    {
+        "default" => NativeBuildMode.Default,
+        "inline" => NativeBuildMode.Inline,
+        _ => null,
+    };
 }

@@ -13,11 +13,15 @@ public abstract class OtelThreadCtxTask : Microsoft.Build.Utilities.Task, ICance
     /// <summary>Runs external tools; tests may substitute it.</summary>
     internal IProcessRunner Runner { get; set; } = new ProcessRunner();
 
-    /// <summary>OtelThreadCtxToolTimeout: seconds one tool run may take before it is stopped (OTC6001).</summary>
+    /// <summary>The largest OtelThreadCtxToolTimeout (seconds): a time limit must fit a timer's int milliseconds.</summary>
+    public const int MaximumToolTimeout = 2_147_483;
+
+    /// <summary>OtelThreadCtxToolTimeout as the targets decided it: seconds one tool run may take before it is stopped
+    /// (OTC6001), 1 to <see cref="MaximumToolTimeout"/>.</summary>
     public int ToolTimeout { get; set; } = 300;
 
     /// <summary>The runner the steps use: <see cref="Runner"/> with the time limit.</summary>
-    protected IProcessRunner Tools => new TimeLimitedRunner(Runner, TimeSpan.FromSeconds(ToolTimeout > 0 ? ToolTimeout : 300));
+    protected IProcessRunner Tools => new TimeLimitedRunner(Runner, TimeSpan.FromSeconds(ToolTimeout));
 
     /// <summary>Files this step is writing; deleted when it is cancelled or times out, so that nothing half written survives.</summary>
     protected List<string> PendingOutputs { get; } = [];
@@ -28,6 +32,12 @@ public abstract class OtelThreadCtxTask : Microsoft.Build.Utilities.Task, ICance
 
     public sealed override bool Execute()
     {
+        if (CheckParameters() is { } invalid)
+        {
+            Report(invalid);
+            return false;
+        }
+
         try
         {
             return ExecuteAsync().GetAwaiter().GetResult() && !Log.HasLoggedErrors;
@@ -37,7 +47,7 @@ public abstract class OtelThreadCtxTask : Microsoft.Build.Utilities.Task, ICance
             DeletePendingOutputs();
             Report(new BuildDiagnostic(DiagnosticCodes.ToolTimedOut,
                 $"{e.Message} Nothing it wrote is kept. Fix: find out why it hangs (a wrapper waiting for input, a slow network file system), " +
-                "or raise OtelThreadCtxToolTimeout (seconds) if the machine is just slow."));
+                $"or raise OtelThreadCtxToolTimeout (now {ToolTimeout}; a whole number of seconds, for example -p:OtelThreadCtxToolTimeout={Math.Min(ToolTimeout * 2L, MaximumToolTimeout)}) if the machine is just slow."));
             return false;
         }
         catch (OperationCanceledException)
@@ -48,6 +58,23 @@ public abstract class OtelThreadCtxTask : Microsoft.Build.Utilities.Task, ICance
     }
 
     protected abstract Task<bool> ExecuteAsync();
+
+    /// <summary>The parameters the targets decide (OtelThreadCtx.Properties.targets); a task run any other way gets the
+    /// same codes as a wrong property (OTC1204, OTC1205) instead of a silent default.</summary>
+    protected virtual BuildDiagnostic? CheckParameters() =>
+        ToolTimeout is < 1 or > MaximumToolTimeout
+            ? new BuildDiagnostic(DiagnosticCodes.InvalidNumberProperty,
+                $"{GetType().Name} was given ToolTimeout={ToolTimeout}; OtelThreadCtxToolTimeout must be a whole number of seconds from 1 to {MaximumToolTimeout}. " +
+                "Fix: set OtelThreadCtxToolTimeout to a positive number of seconds (the default is 300).")
+            : null;
+
+    /// <summary>OTC1204 unless <paramref name="mode"/> is what the targets pass: $(OtelThreadCtxMode), default or inline.</summary>
+    protected BuildDiagnostic? CheckMode(string? mode) =>
+        NativeBuildModeParser.Parse(mode) is null
+            ? new BuildDiagnostic(DiagnosticCodes.InvalidBooleanProperty,
+                $"{GetType().Name} was given Mode='{mode}'; the tasks take the mode the targets decided, 'default' or 'inline' ($(OtelThreadCtxMode)), " +
+                "never OtelThreadCtxInline itself. Fix: pass Mode=\"$(OtelThreadCtxMode)\", and set OtelThreadCtxInline to true or false.")
+            : null;
 
     /// <summary>Exit codes of a child stopped by SIGHUP, SIGINT, SIGKILL or SIGTERM (128 + signal): Ctrl+C in a
     /// terminal reaches the whole process group, so the compiler may die of it before MSBuild cancels this task.</summary>

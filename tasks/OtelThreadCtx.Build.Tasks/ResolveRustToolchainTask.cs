@@ -33,7 +33,7 @@ public sealed class ResolveRustToolchainTask : OtelThreadCtxTask
         var architecture = TargetArchitecture.Parse(Architecture);
         if (architecture is null)
         {
-            Report(new BuildDiagnostic(DiagnosticCodes.UnsupportedTarget, $"Architecture '{Architecture}' is not supported. Fix: use x64 or arm64."));
+            Report(new BuildDiagnostic(DiagnosticCodes.UnsupportedTarget, TargetArchitecture.UnsupportedMessage(Architecture)));
             return false;
         }
 

@@ -15,6 +15,9 @@ public sealed class ResolveToolchainTask : OtelThreadCtxTask
     [Required]
     public string Architecture { get; set; } = string.Empty;
 
+    /// <summary>OtelThreadCtxTargetLibc: gnu (empty) or musl; a musl build skips compilers other than clang.</summary>
+    public string Libc { get; set; } = string.Empty;
+
     public string? ClangPath { get; set; }
 
     public string? LldPath { get; set; }
@@ -47,16 +50,23 @@ public sealed class ResolveToolchainTask : OtelThreadCtxTask
     [Output]
     public ITaskItem? ReadElf { get; private set; }
 
+    protected override BuildDiagnostic? CheckParameters() => CheckMode(Mode) ?? base.CheckParameters();
+
     protected override async Task<bool> ExecuteAsync()
     {
-        var mode = NativeBuildModeParser.FromInlineProperty(Mode);
+        var mode = NativeBuildModeParser.Parse(Mode)!.Value;
         var architecture = TargetArchitecture.Parse(Architecture);
-        if (architecture is null || !RuntimeInformation.IsOSPlatform(OSPlatform.Linux))
+        if (architecture is null)
         {
-            var os = RuntimeInformation.OSDescription;
+            Report(new BuildDiagnostic(DiagnosticCodes.UnsupportedTarget, TargetArchitecture.UnsupportedMessage(Architecture)));
+            return false;
+        }
+
+        if (!RuntimeInformation.IsOSPlatform(OSPlatform.Linux))
+        {
             Report(new BuildDiagnostic(DiagnosticCodes.UnsupportedTarget,
-                $"The native library can only be built on Linux for x64 or arm64; this build runs on '{os}' for architecture '{Architecture}'. " +
-                "Fix: build on Linux x64/arm64 (or set OtelThreadCtxTargetArchitecture to x64 or arm64), or leave OtelThreadCtxInline unset to use the prebuilt default library."));
+                $"The native library is built with clang and lld on Linux, but this build runs on '{RuntimeInformation.OSDescription}'. " +
+                "Fix: build on Linux x64/arm64 (a CI runner or container), or leave OtelThreadCtxInline unset to use the prebuilt default library."));
             return false;
         }
 
@@ -75,7 +85,7 @@ public sealed class ResolveToolchainTask : OtelThreadCtxTask
             UseRustToolchain = UseRustLld,
         };
 
-        var requirements = new ToolchainRequirements(mode, architecture) { RustLlvmVersion = ToolVersion.TryParse(RustLlvmVersion) };
+        var requirements = new ToolchainRequirements(mode, architecture) { RustLlvmVersion = ToolVersion.TryParse(RustLlvmVersion), Libc = TargetLibc.Parse(Libc) ?? TargetLibc.Gnu };
         var resolver = new ToolResolver(Tools);
         var ok = true;
 

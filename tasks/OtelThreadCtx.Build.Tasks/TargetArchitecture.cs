@@ -23,6 +23,12 @@ public sealed record TargetArchitecture(string Name, string ClangTriple, string 
         var other => other.ToString().ToLowerInvariant(),
     };
 
+    /// <summary>OTC1201's text for a target architecture the library is not built for: it names the target, never the
+    /// machine (an x64 machine asked for x86 is still an x64 machine).</summary>
+    public static string UnsupportedMessage(string? name) =>
+        $"OtelThreadCtxTargetArchitecture is '{name}': the native library is built only for the targets linux-x64 and linux-arm64 " +
+        $"(this names the target; the machine building it is {HostName}). Fix: set OtelThreadCtxTargetArchitecture to x64 or arm64, or remove it to build for this machine.";
+
     public bool IsHost => string.Equals(HostName, Name, StringComparison.Ordinal);
 
     public override string ToString() => Name;

@@ -17,6 +17,7 @@ internal static class ToolItems
         item.SetMetadata("Version", tool.Identity.Version?.ToString() ?? string.Empty);
         item.SetMetadata("Vendor", tool.Identity.Vendor);
         item.SetMetadata("Banner", tool.Identity.BannerLine);
+        item.SetMetadata("VersionFailure", tool.Identity.Failure ?? string.Empty);
         return item;
     }
 
@@ -29,7 +30,8 @@ internal static class ToolItems
 
         _ = Enum.TryParse<ToolOrigin>(item.GetMetadata("Origin"), out var origin);
         _ = Enum.TryParse<ToolFlavor>(item.GetMetadata("Flavor"), out var flavor);
-        var identity = new ToolIdentity(flavor, ToolVersion.TryParse(item.GetMetadata("Version")), item.GetMetadata("Vendor"), item.GetMetadata("Banner"));
+        var identity = new ToolIdentity(flavor, ToolVersion.TryParse(item.GetMetadata("Version")), item.GetMetadata("Vendor"), item.GetMetadata("Banner"),
+            item.GetMetadata("VersionFailure") is { Length: > 0 } failure ? failure : null);
         return new ResolvedTool(kind, item.ItemSpec, origin, identity);
     }
 

@@ -60,6 +60,7 @@ public sealed class VerifyLibraryTask : NativeStepTask
     {
         var mode = BuildMode;
         var architecture = Target!;
+        var libc = TargetC ?? TargetLibc.Gnu;
         var nm = ToolItems.FromItem(Nm, ToolKind.Nm)!;
         var readElf = ToolItems.FromItem(ReadElf, ToolKind.ReadElf)!;
         var library = Path.GetFullPath(Library);
@@ -67,7 +68,7 @@ public sealed class VerifyLibraryTask : NativeStepTask
         var inspector = new LibraryInspector(Tools);
         var outcome = await inspector.InspectAsync(library, nm.Path, readElf.Path, CancellationToken).ConfigureAwait(false);
         var checks = outcome.Inspection is { } inspection
-            ? LibraryChecks.Run(inspection, new VerificationExpectations(mode, architecture, ShimSymbol, TlsSymbol))
+            ? LibraryChecks.Run(inspection, new VerificationExpectations(mode, architecture, ShimSymbol, TlsSymbol) { Libc = libc })
             : [];
         if (outcome.Inspection is { } inspected && CheckExportedFunctions && mode == NativeBuildMode.Inline)
         {
@@ -104,7 +105,7 @@ public sealed class VerifyLibraryTask : NativeStepTask
             .ToDictionary(path => path, Sha256, StringComparer.Ordinal);
         var report = new VerificationReport(
             VerificationReport.CurrentSchemaVersion, library, File.Exists(library) ? Sha256(library) : null,
-            mode.ToString().ToLowerInvariant(), $"linux-{architecture.Name}", Passed, tools,
+            mode.ToString().ToLowerInvariant(), libc.Rid(architecture), Passed, tools,
             compile, CommandRecords.ReadLink(LinkCommandFile),
             outcome.Commands,
             checks.Select(c => new CheckReport(c.Id, c.Passed, c.Code, c.Message, c.Evidence)).ToList(),
@@ -112,9 +113,10 @@ public sealed class VerifyLibraryTask : NativeStepTask
             sources,
             !string.IsNullOrEmpty(DebugFile) && File.Exists(DebugFile) ? Path.GetFullPath(DebugFile) : null,
             !string.IsNullOrEmpty(DebugFile) && File.Exists(DebugFile) ? Sha256(DebugFile) : null,
-            RustBuildRecord.Read(RustBuildFile));
+            RustBuildRecord.Read(RustBuildFile),
+            File.Exists(library) ? new FileInfo(library).Length : null);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(ReportPath))!);
-        await File.WriteAllTextAsync(ReportPath, report.ToJson(), CancellationToken).ConfigureAwait(false);
+        Publishing.AtomicFile.WriteAllText(ReportPath, report.ToJson());
 
         if (outcome.Error is { } inspectError)
         {
@@ -138,8 +140,8 @@ public sealed class VerifyLibraryTask : NativeStepTask
         {
             if (!Passed && FailuresAsWarnings)
             {
-                await File.WriteAllLinesAsync(UnverifiedMarkerPath,
-                    failures.Select(f => $"{f.Code}\tUNVERIFIED library kept (OtelThreadCtxVerificationFailuresAsWarnings=true): {f.Message.ReplaceLineEndings(" ")}"), CancellationToken).ConfigureAwait(false);
+                Publishing.AtomicFile.WriteAllLines(UnverifiedMarkerPath,
+                    failures.Select(f => $"{f.Code}\tUNVERIFIED library kept (OtelThreadCtxVerificationFailuresAsWarnings=true): {f.Message.ReplaceLineEndings(" ")}"));
             }
             else
             {

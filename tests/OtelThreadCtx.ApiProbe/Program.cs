@@ -32,7 +32,9 @@ string SpanOf(byte[] bytes) => bytes.Length >= 24 ? Convert.ToHexStringLower(byt
 try
 {
     Console.WriteLine($"IsSupported={ThreadContext.IsSupported} arch={System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture}");
+    Console.WriteLine($"UnavailableReason={ThreadContext.UnavailableReason ?? "(none)"}");
     Check(ThreadContext.IsSupported == expectSupported, $"IsSupported is {ThreadContext.IsSupported}");
+    Check((ThreadContext.UnavailableReason is null) == ThreadContext.IsSupported, "UnavailableReason is set exactly when unsupported");
 
     // Keys and attribute blocks: pure managed, the same everywhere.
     var route = ThreadContextKeys.Register("http.route");

@@ -11,7 +11,6 @@ using System.Globalization;
 using System.Text;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
-using OtelThreadCtx.OpenTelemetry;
 
 if (args is ["serve", var mode])
 {

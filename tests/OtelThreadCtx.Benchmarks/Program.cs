@@ -11,7 +11,8 @@ namespace OtelThreadCtx.Benchmarks;
 /// <summary>Runs the C# benchmarks against the default and the inline library in one BenchmarkDotNet run (one job
 /// each, so ratios are side by side), then writes the Markdown table with the native harness's numbers.
 /// Usage: dotnet run -c Release -- --libraries DIR --native-default F.json --native-inline F.json --output F.md [--short]
-/// (eng/benchmark.sh passes all of it.)</summary>
+/// [--rust-libraries DIR] [--peer-libraries DIR] (eng/benchmark.sh passes all of it; the peer's ddog-{default,inline}.so
+/// only when OTC_BENCH_PEER_LIBRARIES names them).</summary>
 public static class Program
 {
     /// <summary>Scenario → the target for the .NET API with the inline library (issue #10), ns/op.</summary>
@@ -20,6 +21,7 @@ public static class Program
 
     private const string CApiSuffix = " [C API]";
     private const string RustSuffix = " [Rust layer]";
+    private const string PeerSuffix = " [libdatadog]";
 
     public static int Main(string[] args)
     {
@@ -41,6 +43,8 @@ public static class Program
         var config = ManualConfig.CreateMinimumViable().WithOptions(ConfigOptions.DisableOptimizationsValidator);
         // The Rust layer of each mode (samples/RustLayer built by the SDK), when eng/benchmark.sh built it.
         var rustRoot = args.SkipWhile(a => a != "--rust-libraries").Skip(1).FirstOrDefault();
+        // The peer (libdatadog, built outside the repository) in each mode, when the run names it.
+        var peerRoot = args.SkipWhile(a => a != "--peer-libraries").Skip(1).FirstOrDefault();
         foreach (var (mode, library) in libraries)
         {
             var job = baseJob.WithEnvironmentVariable("OTEL_THREAD_CTX_NATIVE_LIBRARY", library);
@@ -49,11 +53,16 @@ public static class Program
                 job = job.WithEnvironmentVariable("OTC_BENCH_RUST_LIBRARY", Path.Combine(Path.GetFullPath(rustRoot), mode, "linux-x64", "libotel_thread_ctx_rust.so"));
             }
 
+            if (peerRoot is not null)
+            {
+                job = job.WithEnvironmentVariable("OTC_BENCH_PEER_LIBRARY", Path.Combine(Path.GetFullPath(peerRoot), $"ddog-{mode}.so"));
+            }
+
             config = config.AddJob(job.WithId(mode));
         }
 
         // Everything that is not ours goes to BenchmarkDotNet (--filter, --artifacts, …).
-        var ours = new HashSet<string>(StringComparer.Ordinal) { "--libraries", "--native-default", "--native-inline", "--output", "--rust-libraries" };
+        var ours = new HashSet<string>(StringComparer.Ordinal) { "--libraries", "--native-default", "--native-inline", "--output", "--rust-libraries", "--peer-libraries" };
         var bdnArgs = new List<string>();
         for (var i = 0; i < args.Length; i++)
         {
@@ -67,8 +76,18 @@ public static class Program
             }
         }
 
-        Type[] benchmarks = [typeof(MultiSwapBenchmarks), typeof(AttachDetachBenchmarks), typeof(SetBenchmarks), typeof(ActivitySwitchBenchmarks)];
-        var summaries = BenchmarkRunner.Run(rustRoot is null ? benchmarks : [.. benchmarks, typeof(RustLayerBenchmarks), typeof(RustLayerAttachDetachBenchmarks)], config, [.. bdnArgs]);
+        List<Type> benchmarks = [typeof(MultiSwapBenchmarks), typeof(AttachDetachBenchmarks), typeof(SingleSwapBenchmarks), typeof(SingleSwapPartsBenchmarks), typeof(SetBenchmarks), typeof(ActivitySwitchBenchmarks)];
+        if (rustRoot is not null)
+        {
+            benchmarks.AddRange([typeof(RustLayerBenchmarks), typeof(RustLayerAttachDetachBenchmarks)]);
+        }
+
+        if (peerRoot is not null)
+        {
+            benchmarks.Add(typeof(PeerSingleSwapBenchmarks));
+        }
+
+        var summaries = BenchmarkRunner.Run([.. benchmarks], config, [.. bdnArgs]);
         var managed = Collect(summaries);
         var native = new Dictionary<string, Dictionary<string, double>>
         {
@@ -96,7 +115,7 @@ public static class Program
             var bench = report.BenchmarkCase;
             var name = bench.Descriptor.WorkloadMethodDisplayInfo.Trim('\'');
             var job = bench.Job.Id;
-            var api = name.EndsWith(CApiSuffix, StringComparison.Ordinal) ? CApiSuffix : name.EndsWith(RustSuffix, StringComparison.Ordinal) ? RustSuffix : "";
+            var api = new[] { CApiSuffix, RustSuffix, PeerSuffix }.FirstOrDefault(suffix => name.EndsWith(suffix, StringComparison.Ordinal)) ?? "";
             name = name[..^api.Length];
             if (bench.Parameters.Items.FirstOrDefault(p => p.Name == "N") is { } n)
             {
@@ -166,10 +185,27 @@ public static class Program
         sb.AppendLine();
         sb.AppendLine("| native | default | inline |");
         sb.AppendLine("| --- | ---: | ---: |");
-        foreach (var (plain, counted) in new[] { ("multi/swap/4", "multi/swap/counted/4"), ("attach_detach", "attach_detach/counted") })
+        foreach (var (plain, counted) in new[] { ("multi/swap/4", "multi/swap/counted/4"), ("attach_detach", "attach_detach/counted"), ("single/swap", "single/swap/counted") })
         {
             sb.AppendLine(CultureInfo.InvariantCulture, $"| {plain} plain | {Ns(Native(plain, "default"))} | {Ns(Native(plain, "inline"))} |");
             sb.AppendLine(CultureInfo.InvariantCulture, $"| {plain} counted | {Ns(Native(counted, "default"))} | {Ns(Native(counted, "inline"))} |");
+        }
+
+        sb.AppendLine();
+        sb.AppendLine("single/swap: a new record per switch (ids and one 16-byte attribute), attached, the previous one released. " +
+                      ".NET: `new ThreadContextRecord()`, `SetIds`, `AddAttribute`, `ThreadContext.Attach` (counted), `Dispose` of the record it " +
+                      "returned. C API: `record_new`, `set_ids`, `add_attr`, `attach`, `record_free` of the previous one. libdatadog: " +
+                      "`ddog_otel_thread_ctx_new(trace, span, root span id)`, `_attach`, `_free` of the previous one (its constructor writes " +
+                      "the root span id as a 16-character attribute). Every native call through a function pointer with `SuppressGCTransition`. " +
+                      "Targets: C API ≤ 0.8 × libdatadog, .NET ≤ 2 × C API, in both modes.");
+        sb.AppendLine();
+        sb.AppendLine("| library | .NET | C API | libdatadog | C API / libdatadog | .NET / C API | B/op (.NET) | native (C++) |");
+        sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        foreach (var job in new[] { "default", "inline" })
+        {
+            var (net, c, peer) = (Get("single/swap", job), Get("single/swap" + CApiSuffix, job), Get("single/swap" + PeerSuffix, job));
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| {job} | {Ns(net)} | {Ns(c)} | {Ns(peer)} | {Ratio(c, peer)} | {Ratio(net, c)} | {Allocated("single/swap", job)} | {Ns(Native("single/swap", job))} |");
         }
 
         sb.AppendLine();

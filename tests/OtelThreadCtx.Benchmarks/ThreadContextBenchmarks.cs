@@ -83,6 +83,172 @@ public class AttachDetachBenchmarks
     }
 }
 
+/// <summary>A new record per switch, attached, the previous one released (the seed's single/swap): ids and one 16-byte
+/// attribute, as the peer's constructor writes its local root span id. The .NET API builds a
+/// <see cref="ThreadContextRecord"/>, attaches it (counted) and disposes the one it replaced; the C API row makes the same
+/// record with plain calls and frees the previous one.</summary>
+[MemoryDiagnoser]
+public class SingleSwapBenchmarks
+{
+    private static readonly byte[] TraceId = Convert.FromHexString("0af7651916cd43dd8448eb211c80319c");
+    private static readonly byte[] SpanId = Convert.FromHexString("b7ad6b7169203331");
+    private static readonly byte[] RootSpanId = "b7ad6b7169203330"u8.ToArray();
+    private ThreadContextKey key;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        CApi.EnsureLoaded();
+        key = ThreadContextKeys.Register("local_root_span_id");
+    }
+
+    [Benchmark(Description = "single/swap")]
+    public void single_swap()
+    {
+        var record = new ThreadContextRecord();
+        record.SetIds(TraceId, SpanId, 1);
+        record.AddAttribute(key, RootSpanId);
+        ThreadContext.Attach(record)?.Dispose();
+    }
+
+    [Benchmark(Description = "single/swap [C API]")]
+    public unsafe void single_swap_c()
+    {
+        fixed (byte* t = TraceId)
+        fixed (byte* s = SpanId)
+        fixed (byte* v = RootSpanId)
+        {
+            var record = CApi.RecordNew();
+            CApi.RecordSetIds(record, t, s, 1);
+            CApi.RecordAddAttr(record, 0, v, (nuint)RootSpanId.Length);
+            CApi.RecordFree(CApi.Attach(record));
+        }
+    }
+
+    [GlobalCleanup(Target = nameof(single_swap))]
+    public void Cleanup() => ThreadContext.Detach()?.Dispose();
+
+    [GlobalCleanup(Target = nameof(single_swap_c))]
+    public unsafe void CleanupC() => CApi.RecordFree(CApi.Detach());
+}
+
+/// <summary>single/swap's .NET row taken apart (where the time goes): each step alone, on records built in setup where it
+/// needs one. Not in the tables; run with --filter '*SingleSwapParts*'.</summary>
+[MemoryDiagnoser]
+public class SingleSwapPartsBenchmarks
+{
+    private static readonly byte[] TraceId = Convert.FromHexString("0af7651916cd43dd8448eb211c80319c");
+    private static readonly byte[] SpanId = Convert.FromHexString("b7ad6b7169203331");
+    private static readonly byte[] RootSpanId = "b7ad6b7169203330"u8.ToArray();
+    private ThreadContextKey key;
+    private ThreadContextRecord record = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        CApi.EnsureLoaded();
+        key = ThreadContextKeys.Register("local_root_span_id");
+        record = new ThreadContextRecord();
+    }
+
+    [Benchmark(Description = "parts/new+dispose")]
+    public void new_dispose() => new ThreadContextRecord().Dispose();
+
+    [Benchmark(Description = "parts/set_ids")]
+    public void set_ids() => record.SetIds(TraceId, SpanId, 1);
+
+    [Benchmark(Description = "parts/add_attr")]
+    public AttributeResult add_attr()
+    {
+        record.ClearAttributes();
+        return record.AddAttribute(key, RootSpanId);
+    }
+
+    [Benchmark(Description = "parts/attach_same")]
+    public ThreadContextRecord? attach_same() => ThreadContext.Attach(record);
+
+    [Benchmark(Description = "parts/object")]
+    public object plain_object() => new byte[16];
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        ThreadContext.Detach();
+        record.Dispose();
+    }
+}
+
+/// <summary>The peer (libdatadog's libdd-otel-thread-ctx-ffi, OTC_BENCH_PEER_LIBRARY, built by
+/// /work/shared/peers/libdatadog-build.sh in the job's mode) doing single/swap through its C API from C#, called as
+/// <see cref="CApi"/> calls ours: new(trace, span, root span id), attach, free the previous one.</summary>
+[MemoryDiagnoser]
+public class PeerSingleSwapBenchmarks
+{
+    private static readonly byte[] TraceId = Convert.FromHexString("0af7651916cd43dd8448eb211c80319c");
+    private static readonly byte[] SpanId = Convert.FromHexString("b7ad6b7169203331");
+    private static readonly byte[] RootSpanId = Convert.FromHexString("b7ad6b7169203330");
+
+    [GlobalSetup]
+    public void Setup() => PeerApi.EnsureLoaded();
+
+    [Benchmark(Description = "single/swap [libdatadog]")]
+    public unsafe void single_swap_peer()
+    {
+        fixed (byte* t = TraceId)
+        fixed (byte* s = SpanId)
+        fixed (byte* r = RootSpanId)
+        {
+            var previous = PeerApi.Attach(PeerApi.New(t, s, r));
+            if (previous != 0)
+            {
+                PeerApi.Free(previous);
+            }
+        }
+    }
+
+    [GlobalCleanup]
+    public unsafe void Cleanup()
+    {
+        var last = PeerApi.Detach();
+        if (last != 0)
+        {
+            PeerApi.Free(last);
+        }
+    }
+}
+
+/// <summary>The peer's C API (never part of the repository: loaded from OTC_BENCH_PEER_LIBRARY when a run names it).</summary>
+internal static unsafe class PeerApi
+{
+    public static readonly delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte*, nint> New;
+    public static readonly delegate* unmanaged[SuppressGCTransition]<nint, nint> Attach;
+    public static readonly delegate* unmanaged[SuppressGCTransition]<nint> Detach;
+    public static readonly delegate* unmanaged[SuppressGCTransition]<nint, void> Free;
+
+#pragma warning disable CA1810
+    static PeerApi()
+#pragma warning restore CA1810
+    {
+        if (CApi.LoadFrom("OTC_BENCH_PEER_LIBRARY") is not { } library)
+        {
+            return;
+        }
+
+        New = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte*, nint>)NativeLibrary.GetExport(library, "ddog_otel_thread_ctx_new");
+        Attach = (delegate* unmanaged[SuppressGCTransition]<nint, nint>)NativeLibrary.GetExport(library, "ddog_otel_thread_ctx_attach");
+        Detach = (delegate* unmanaged[SuppressGCTransition]<nint>)NativeLibrary.GetExport(library, "ddog_otel_thread_ctx_detach");
+        Free = (delegate* unmanaged[SuppressGCTransition]<nint, void>)NativeLibrary.GetExport(library, "ddog_otel_thread_ctx_free");
+    }
+
+    public static void EnsureLoaded()
+    {
+        if (New == null)
+        {
+            throw new InvalidOperationException($"The peer did not load from OTC_BENCH_PEER_LIBRARY='{Environment.GetEnvironmentVariable("OTC_BENCH_PEER_LIBRARY")}'.");
+        }
+    }
+}
+
 /// <summary>New ids on every switch, from a rotating set of 16 contexts: the .NET API takes ActivityTraceId/ActivitySpanId
 /// (hex strings inside), the C API the same ids already in binary.</summary>
 [MemoryDiagnoser]
@@ -224,7 +390,10 @@ internal static unsafe class CApi
     public static readonly delegate* unmanaged[SuppressGCTransition]<nint, nint> Attach;
     public static readonly delegate* unmanaged[SuppressGCTransition]<nint> Detach;
     public static readonly delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, byte*, nuint, int> Set;
-    public static readonly delegate* unmanaged<nint> RecordNew;
+    public static readonly delegate* unmanaged[SuppressGCTransition]<nint> RecordNew;
+    public static readonly delegate* unmanaged[SuppressGCTransition]<nint, byte*, byte*, byte, void> RecordSetIds;
+    public static readonly delegate* unmanaged[SuppressGCTransition]<nint, byte, byte*, nuint, int> RecordAddAttr;
+    public static readonly delegate* unmanaged[SuppressGCTransition]<nint, void> RecordFree;
 
 #pragma warning disable CA1810
     static CApi()
@@ -238,7 +407,10 @@ internal static unsafe class CApi
         Attach = (delegate* unmanaged[SuppressGCTransition]<nint, nint>)NativeLibrary.GetExport(library, "otel_thread_ctx_attach");
         Detach = (delegate* unmanaged[SuppressGCTransition]<nint>)NativeLibrary.GetExport(library, "otel_thread_ctx_detach");
         Set = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, byte*, nuint, int>)NativeLibrary.GetExport(library, "otel_thread_ctx_set");
-        RecordNew = (delegate* unmanaged<nint>)NativeLibrary.GetExport(library, "otel_thread_ctx_record_new");
+        RecordNew = (delegate* unmanaged[SuppressGCTransition]<nint>)NativeLibrary.GetExport(library, "otel_thread_ctx_record_new");
+        RecordSetIds = (delegate* unmanaged[SuppressGCTransition]<nint, byte*, byte*, byte, void>)NativeLibrary.GetExport(library, "otel_thread_ctx_record_set_ids");
+        RecordAddAttr = (delegate* unmanaged[SuppressGCTransition]<nint, byte, byte*, nuint, int>)NativeLibrary.GetExport(library, "otel_thread_ctx_record_add_attr");
+        RecordFree = (delegate* unmanaged[SuppressGCTransition]<nint, void>)NativeLibrary.GetExport(library, "otel_thread_ctx_record_free");
     }
 
     /// <summary>The library named by an environment variable (a job's), or null when unset or unloadable.</summary>

@@ -81,4 +81,55 @@ public class CommandLineTests
     [InlineData("it's", "'it'\\''s'")]
     public void Command_lines_are_shell_quoted(string argument, string expected) =>
         Assert.Equal("/bin/tool " + expected, new ToolInvocation("/bin/tool", [argument]).ToCommandLine());
+
+    private static NativeBuildSettings Musl(NativeBuildMode mode, TargetArchitecture arch) =>
+        Settings(mode, Clang, arch) with
+        {
+            Libc = TargetLibc.Musl,
+            LibcIncludeDirectory = $"/usr/include/{TargetLibc.Musl.ClangTriple(arch)}/",
+            LibcLibraryDirectory = $"/usr/lib/{TargetLibc.Musl.ClangTriple(arch)}/",
+        };
+
+    [Fact]
+    public void Musl_compile_targets_musl_with_its_headers_instead_of_the_systems()
+    {
+        var args = CompileCommandBuilder.Build(Musl(NativeBuildMode.Default, TargetArchitecture.X64), "/a.c", "/a.o").Arguments;
+
+        // Even on an x86-64 host: clang's default triple there is x86_64-linux-gnu.
+        Assert.Equal("--target=x86_64-linux-musl", args[0]);
+        Assert.Equal(["-nostdlibinc", "-isystem", "/usr/include/x86_64-linux-musl/"], args.Skip(1).Take(3));
+        Assert.Contains("-mtls-dialect=gnu2", args);
+        Assert.DoesNotContain("-mno-outline-atomics", args);
+    }
+
+    [Fact]
+    public void Musl_arm64_compile_keeps_atomics_inline_because_libgcc_is_not_linked()
+    {
+        var args = CompileCommandBuilder.Build(Musl(NativeBuildMode.Inline, TargetArchitecture.Arm64), "/a.c", "/a.o").Arguments;
+
+        Assert.Equal("--target=aarch64-linux-musl", args[0]);
+        Assert.Contains("-mno-outline-atomics", args);
+    }
+
+    [Fact]
+    public void Musl_link_takes_musls_libc_and_nothing_of_the_system()
+    {
+        var args = LinkCommandBuilder.Build(Musl(NativeBuildMode.Inline, TargetArchitecture.X64), ["/a.o"], "/m.map", "/l.so").Arguments;
+
+        Assert.Equal("--target=x86_64-linux-musl", args[0]);
+        var objects = args.ToList().IndexOf("/a.o");
+        Assert.Equal(["-nostdlib", "-L/usr/lib/x86_64-linux-musl/", "-lc"], args.Skip(objects + 1).Take(3));
+        Assert.Contains("-Wl,-mllvm,-enable-tlsdesc", args);
+        Assert.Contains("-Wl,-z,now", args);
+    }
+
+    [Fact]
+    public void Glibc_build_on_the_host_gets_no_target_and_no_libc_flags()
+    {
+        var args = CompileCommandBuilder.Build(Settings(NativeBuildMode.Default, Clang), "/a.c", "/a.o").Arguments;
+
+        Assert.DoesNotContain(args, a => a.StartsWith("--target=", StringComparison.Ordinal));
+        Assert.DoesNotContain("-nostdlibinc", args);
+        Assert.DoesNotContain("-nostdlib", LinkCommandBuilder.Build(Settings(NativeBuildMode.Default, Clang), ["/a.o"], "/m.map", "/l.so").Arguments);
+    }
 }

@@ -106,4 +106,48 @@ public class LibraryChecksTests
 
         Assert.False(results.Single(r => r.Id == "tlsdesc-relocation").Passed);
     }
+
+    private static IReadOnlyList<CheckResult> RunMusl(string flavor, string library) =>
+        LibraryChecks.Run(Fixture.Inspection(flavor, library), new VerificationExpectations(NativeBuildMode.Default, TargetArchitecture.X64, Shim) { Libc = TargetLibc.Musl });
+
+    [Theory]
+    [InlineData("gnu")]
+    [InlineData("llvm")]
+    public void Musl_library_passes_every_check_and_needs_only_musls_libc(string flavor)
+    {
+        var results = RunMusl(flavor, "musl-default");
+
+        Assert.All(results, r => Assert.True(r.Passed, r.Message));
+        var libc = Assert.Single(results, r => r.Id == "libc-musl-only");
+        Assert.Contains(libc.Evidence, line => line.Contains("(NEEDED)", StringComparison.Ordinal) && line.EndsWith("[libc.so]", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("gnu")]
+    [InlineData("llvm")]
+    public void A_glibc_library_judged_as_musl_fails_on_libc_so_6_and_its_glibc_versions(string flavor)
+    {
+        var results = RunMusl(flavor, "default");
+
+        Assert.Equal([DiagnosticCodes.ForeignLibcDependency], FailedCodes(results));
+        var evidence = results.Single(r => r.Id == "libc-musl-only").Evidence;
+        Assert.Contains(evidence, line => line.Contains("[libc.so.6]", StringComparison.Ordinal));
+        Assert.Contains(evidence, line => line.Contains("(VERNEED)", StringComparison.Ordinal));
+        Assert.Contains(evidence, line => line.Contains("@GLIBC_2.", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("gnu")]
+    [InlineData("llvm")]
+    public void A_musl_library_that_also_needs_a_glibc_library_fails(string flavor)
+    {
+        var results = RunMusl(flavor, "musl-glibc-needed");
+
+        Assert.Equal([DiagnosticCodes.ForeignLibcDependency], FailedCodes(results));
+        Assert.Equal(["[libm.so.6]"], results.Single(r => r.Id == "libc-musl-only").Evidence.Select(l => l[(l.LastIndexOf('[') )..]).ToArray());
+    }
+
+    [Fact]
+    public void A_glibc_build_is_not_judged_by_the_musl_check() =>
+        Assert.DoesNotContain(Run("gnu", "default", NativeBuildMode.Default), r => r.Id == "libc-musl-only");
 }

@@ -69,4 +69,15 @@ public class ToolchainRequirementsTests
         Assert.Contains("apt-get install clang-19", diagnostic.Message, StringComparison.Ordinal);
         Assert.Contains("OtelThreadCtxClangPath", diagnostic.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void A_musl_build_refuses_gcc_and_takes_clang()
+    {
+        var musl = new ToolchainRequirements(NativeBuildMode.Default, TargetArchitecture.X64) { Libc = TargetLibc.Musl };
+
+        var problem = musl.Check(Tool(ToolKind.CCompiler, "gcc (Debian 12.2.0-14) 12.2.0\nCopyright (C) 2022 Free Software Foundation, Inc."));
+        Assert.Equal(DiagnosticCodes.CrossBuildNeedsClang, problem?.Code);
+        Assert.Contains("--target=x86_64-linux-musl", problem!.Message, StringComparison.Ordinal);
+        Assert.Null(musl.Check(Tool(ToolKind.CCompiler, "Debian clang version 19.1.7 (3~deb12u1)")));
+    }
 }

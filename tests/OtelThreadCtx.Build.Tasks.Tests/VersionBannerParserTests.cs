@@ -61,6 +61,8 @@ public class VersionBannerParserTests
 
         Assert.False(identity.IsKnown);
         Assert.Equal(ToolFlavor.Unknown, identity.Flavor);
-        Assert.NotEmpty(identity.BannerLine);
+        Assert.Equal(banner.Trim(), identity.BannerLine);
+        Assert.StartsWith("printed ", identity.Answer, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', identity.Answer);
     }
 }

@@ -26,10 +26,12 @@ public sealed class ConsumerTests(PackageFeed feed)
         string[] expected =
         [
             "lib/net8.0/OtelThreadCtx.dll", "runtimes/linux-x64/native/libotel_thread_ctx.so",
-            "build/OtelThreadCtx.props", "build/OtelThreadCtx.targets", "build/OtelThreadCtx.Native.props", "build/OtelThreadCtx.Native.targets",
+            "build/OtelThreadCtx.props", "build/OtelThreadCtx.targets", "build/OtelThreadCtx.Native.props", "build/OtelThreadCtx.Native.targets", "build/OtelThreadCtx.Properties.targets", "build/OtelThreadCtx.Outputs.targets",
             "buildTransitive/OtelThreadCtx.props", "buildTransitive/OtelThreadCtx.targets",
             "tasks/net8.0/OtelThreadCtx.Build.Tasks.dll", "tasks/net8.0/CliWrap.dll", "runtimes/linux-arm64/native/libotel_thread_ctx.so",
             "native/debug/linux-x64/libotel_thread_ctx.so.debug", "native/debug/linux-arm64/libotel_thread_ctx.so.debug",
+            "runtimes/linux-musl-x64/native/libotel_thread_ctx.so", "runtimes/linux-musl-arm64/native/libotel_thread_ctx.so",
+            "native/debug/linux-musl-x64/libotel_thread_ctx.so.debug", "native/debug/linux-musl-arm64/libotel_thread_ctx.so.debug",
             "native/include/otel_thread_ctx.h", "native/src/tls_shim.c", "native/src/otel_thread_ctx.c", "native/src/tls_shim.h", "native/otel_thread_ctx.map",
             "native/prebuilt/linux-x64/libotel_thread_ctx.so.verification.json", "README.md",
         ];

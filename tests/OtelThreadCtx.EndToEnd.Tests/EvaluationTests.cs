@@ -52,6 +52,17 @@ public sealed class EvaluationTests(PackageFeed feed)
         Assert.Equal("inline", p["OtelThreadCtxMode"]);
     }
 
+    [Theory]
+    [InlineData("yes", "inline")]
+    [InlineData(" TRUE ", "inline")]
+    [InlineData("off", "default")]
+    [InlineData("", "default")]
+    public async Task Every_boolean_spelling_of_inline_decides_the_mode(string value, string mode)
+    {
+        using var app = new ConsumerProject(feed);
+        Assert.Equal(mode, (await EvaluateAsync(app, $"-p:OtelThreadCtxInline={value}"))["OtelThreadCtxMode"]);
+    }
+
     [Fact]
     public async Task Intermediate_folders_are_per_target_framework()
     {

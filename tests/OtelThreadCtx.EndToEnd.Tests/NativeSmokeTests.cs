@@ -3,8 +3,8 @@ using Xunit.Abstractions;
 
 namespace OtelThreadCtx.EndToEnd.Tests;
 
-/// <summary>The C API from C (native/smoke.c) on several threads, against the libraries the build produces: x86-64
-/// natively, aarch64 under qemu-user with Debian's cross libc.</summary>
+/// <summary>The C API from C (native/smoke.c, native/pool.c) on several threads, against the libraries the build produces:
+/// x86-64 natively, aarch64 under qemu-user with Debian's cross libc.</summary>
 public sealed class NativeSmokeTests(ITestOutputHelper output)
 {
     private const string Qemu = "/usr/bin/qemu-aarch64-static";
@@ -12,15 +12,17 @@ public sealed class NativeSmokeTests(ITestOutputHelper output)
 
     private static string Output(CliWrap.Buffered.BufferedCommandResult r) => r.StandardOutput + r.StandardError;
 
-    private async Task<string> RunSmokeAsync(string architecture, string libraryFolder)
+    private Task<string> RunSmokeAsync(string architecture, string libraryFolder) => RunCAsync("smoke.c", architecture, libraryFolder);
+
+    private async Task<string> RunCAsync(string source, string architecture, string libraryFolder)
     {
         var work = Directory.CreateTempSubdirectory("otc-smoke-").FullName;
         try
         {
-            var executable = Path.Combine(work, "smoke");
+            var executable = Path.Combine(work, Path.GetFileNameWithoutExtension(source));
             string[] target = architecture == "arm64" ? ["--target=aarch64-linux-gnu", "-fuse-ld=lld"] : [];
             var compile = await Tools.RunAsync(Tools.Find("clang-19"),
-                [.. target, "-std=c11", "-O2", "-Wall", "-Werror", "-I" + Repo.Path("native", "include"), Repo.Path("tests", "OtelThreadCtx.EndToEnd.Tests", "native", "smoke.c"),
+                [.. target, "-std=c11", "-O2", "-Wall", "-Werror", "-I" + Repo.Path("native", "include"), Repo.Path("tests", "OtelThreadCtx.EndToEnd.Tests", "native", source),
                  "-L" + libraryFolder, "-lotel_thread_ctx", "-lpthread", "-o", executable]);
             Assert.True(compile.ExitCode == 0, Output(compile));
 
@@ -46,6 +48,29 @@ public sealed class NativeSmokeTests(ITestOutputHelper output)
         Assert.True(File.Exists(Path.Combine(folder, "libotel_thread_ctx.so")), $"{folder} has no library: build the solution first");
 
         Assert.Contains("smoke: ok", await RunSmokeAsync(architecture, folder), StringComparison.Ordinal);
+    }
+
+    /// <summary>Record blocks under threads (native/pool.c): reuse with a clean header, a published record never handed
+    /// out again, records disposed on another thread than their creator's, thread exit frees the pool and releases.</summary>
+    [Theory]
+    [InlineData("default", "x64")]
+    [InlineData("inline", "x64")]
+    [InlineData("default", "arm64")]
+    public async Task Record_blocks_are_reused_per_thread_and_never_while_published(string mode, string architecture)
+    {
+        if (mode == "inline")
+        {
+            // Built here: the solution build makes only the default library.
+            using var build = new NativeBuild();
+            var result = await build.BuildAsync(new Dictionary<string, string> { ["OtelThreadCtxInline"] = "true" });
+            Assert.True(result.ExitCode == 0, Output(result));
+            Assert.Contains("pool: ok", await RunCAsync("pool.c", architecture, Path.GetDirectoryName(build.OutputLibrary)!), StringComparison.Ordinal);
+            return;
+        }
+
+        var folder = Repo.Path("artifacts", "native", "Release", "default", "linux-" + architecture);
+        Assert.True(File.Exists(Path.Combine(folder, "libotel_thread_ctx.so")), $"{folder} has no library: build the solution first");
+        Assert.Contains("pool: ok", await RunCAsync("pool.c", architecture, folder), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -4,7 +4,7 @@ using Xunit.Abstractions;
 
 namespace OtelThreadCtx.EndToEnd.Tests;
 
-/// <summary>Beyond linux-x64: a linux-arm64 app (prebuilt and inline library) run under qemu-user, and musl.</summary>
+/// <summary>Beyond linux-x64: a linux-arm64 app (prebuilt and inline library) run under qemu-user, and musl publishes.</summary>
 [Collection(PackageFeedCollection.Name)]
 public sealed class PlatformTests(PackageFeed feed, ITestOutputHelper output)
 {
@@ -55,17 +55,44 @@ public sealed class PlatformTests(PackageFeed feed, ITestOutputHelper output)
         Assert.Contains("probe: every expectation held", run.StandardOutput, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task A_musl_target_gets_no_glibc_library_and_a_warning_and_the_app_is_a_no_op()
+    [Theory]
+    [InlineData("x64")]
+    [InlineData("arm64")]
+    public void Package_carries_a_verified_musl_library(string architecture)
+    {
+        using var zip = ZipFile.OpenRead(feed.PackageFile);
+        Assert.NotNull(zip.GetEntry($"runtimes/linux-musl-{architecture}/native/libotel_thread_ctx.so"));
+        var report = zip.GetEntry($"native/prebuilt/linux-musl-{architecture}/libotel_thread_ctx.so.verification.json");
+        Assert.NotNull(report);
+        using var json = System.Text.Json.JsonDocument.Parse(report.Open());
+        Assert.Equal($"linux-musl-{architecture}", json.RootElement.GetProperty("target").GetString());
+        Assert.True(json.RootElement.GetProperty("passed").GetBoolean());
+        Assert.Contains(json.RootElement.GetProperty("checks").EnumerateArray(), c => c.GetProperty("id").GetString() == "libc-musl-only" && c.GetProperty("passed").GetBoolean());
+    }
+
+    /// <summary>A musl publish (framework-dependent: the musl runtime cannot run here) carries the musl library, not the
+    /// glibc one, in both modes, named in deps.json, and no warning.</summary>
+    [Theory]
+    [InlineData("linux-musl-x64", false)]
+    [InlineData("linux-musl-x64", true)]
+    [InlineData("linux-musl-arm64", false)]
+    public async Task A_musl_publish_ships_the_musl_library(string rid, bool inline)
     {
         using var app = ProbeConsumer();
         var publishDir = Path.Combine(app.Directory, "publish");
-        var publish = await app.DotnetAsync(null, "publish", "-c", "Release", "-r", "linux-musl-x64", "--self-contained", "false", "-p:UseAppHost=false", "-o", publishDir);
+        var publish = await app.DotnetAsync(null, "publish", "-c", "Release", "-r", rid, "--self-contained", "false", "-p:UseAppHost=false", "-o", publishDir,
+            $"-p:OtelThreadCtxInline={inline.ToString().ToLowerInvariant()}");
 
         Assert.True(publish.ExitCode == 0, Output(publish));
-        Assert.Contains("warning OTC1203", Output(publish), StringComparison.Ordinal);
-        Assert.Empty(Directory.GetFiles(publishDir, "libotel_thread_ctx.so", SearchOption.AllDirectories));
-        Assert.DoesNotContain("libotel_thread_ctx.so", File.ReadAllText(Path.Combine(publishDir, "App.deps.json")), StringComparison.Ordinal);
+        Assert.DoesNotContain("OTC1203", Output(publish), StringComparison.Ordinal);
+        var library = Assert.Single(Directory.GetFiles(publishDir, "libotel_thread_ctx.so", SearchOption.AllDirectories));
+        var dynamic = await Tools.OutputOfAsync("readelf", "-W", "-d", "-h", library);
+        Assert.Contains("Shared library: [libc.so]", dynamic, StringComparison.Ordinal);
+        Assert.DoesNotContain("libc.so.6", dynamic, StringComparison.Ordinal);
+        Assert.DoesNotContain("VERNEED", dynamic, StringComparison.Ordinal);
+        Assert.Contains(rid.EndsWith("arm64", StringComparison.Ordinal) ? "AArch64" : "X86-64", dynamic, StringComparison.Ordinal);
+        Assert.Equal(!inline, (await Tools.OutputOfAsync("nm", library)).Contains("otel_thread_ctx_shim_slot", StringComparison.Ordinal));
+        Assert.Contains("libotel_thread_ctx.so", File.ReadAllText(Path.Combine(publishDir, "App.deps.json")), StringComparison.Ordinal);
     }
 
     /// <summary>ReadyToRun and NativeAOT bind differently from the JIT: the same probe, published each way, must read

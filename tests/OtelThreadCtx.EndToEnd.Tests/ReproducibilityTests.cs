@@ -24,7 +24,8 @@ public sealed class ReproducibilityTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public async Task Two_clones_in_different_folders_build_byte_identical_libraries(bool inline)
+    [InlineData(false, "musl")]
+    public async Task Two_clones_in_different_folders_build_byte_identical_libraries(bool inline, string libc = "gnu")
     {
         var hashes = new List<string>();
         foreach (var folder in new[] { "a", "a-much-longer-folder-name" })
@@ -34,6 +35,7 @@ public sealed class ReproducibilityTests
             var result = await build.BuildAsync(new Dictionary<string, string>
             {
                 ["OtelThreadCtxInline"] = inline ? "true" : "false",
+                ["OtelThreadCtxTargetLibc"] = libc,
                 ["OtelThreadCtxClangPath"] = Tools.Find("clang-19"),
                 ["OtelThreadCtxLldPath"] = Tools.Find("ld.lld-19"),
             });

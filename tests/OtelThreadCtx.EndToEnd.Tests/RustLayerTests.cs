@@ -105,6 +105,14 @@ public sealed class RustLayerTests(PackageFeed feed) : IDisposable
         Assert.True(again == 0, againOutput);
         Assert.DoesNotContain("built Rust crate", againOutput, StringComparison.Ordinal);
 
+        // A published Rust layer cut short is not trusted: the next build publishes the verified one again.
+        var whole = await File.ReadAllBytesAsync(library);
+        await File.WriteAllBytesAsync(library, whole[..4096]);
+        var (repaired, repairedOutput) = await Build(inline);
+        Assert.True(repaired == 0, repairedOutput);
+        Assert.Contains("is not the one its report describes", repairedOutput, StringComparison.Ordinal);
+        Assert.Equal(whole, await File.ReadAllBytesAsync(library));
+
         ReadBack(library);
     }
 

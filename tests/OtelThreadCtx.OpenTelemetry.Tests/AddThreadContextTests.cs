@@ -8,6 +8,10 @@ using OtelThreadCtx.Tests;
 
 namespace OtelThreadCtx.OpenTelemetry.Tests;
 
+// Inside OtelThreadCtx.OpenTelemetry.*, that namespace's obsolete forwarder is nearer than the file's usings: name the
+// real one's namespace here so that the tests call it.
+using global::OpenTelemetry.Trace;
+
 /// <summary>The TracerProvider integration without a server: lifetime, sampling, resource, option checks.</summary>
 public sealed class AddThreadContextTests
 {
@@ -228,7 +232,10 @@ public sealed class AddThreadContextTests
     {
         using var first = Build();
         var e = Assert.Throws<InvalidOperationException>(() => Build());
-        Assert.Contains("already running", e.Message, StringComparison.Ordinal);
+        Assert.Contains("AddThreadContext()", e.Message, StringComparison.Ordinal);
+        Assert.Contains("already published in this process", e.Message, StringComparison.Ordinal);
+        Assert.Contains("Fix:", e.Message, StringComparison.Ordinal);
+        Assert.IsType<InvalidOperationException>(e.InnerException);
     }
 
     [Theory]

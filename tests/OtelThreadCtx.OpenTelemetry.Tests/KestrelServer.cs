@@ -12,6 +12,10 @@ using OpenTelemetry.Trace;
 
 namespace OtelThreadCtx.OpenTelemetry.Tests;
 
+// Inside OtelThreadCtx.OpenTelemetry.*, that namespace's obsolete forwarder is nearer than the file's usings: name the
+// real one's namespace here so that the tests call it.
+using global::OpenTelemetry.Trace;
+
 /// <summary>What a handler saw on its thread at one point: the published record and the Activity current there.</summary>
 internal sealed record Observation(string Point, int ThreadId, Published? Published, string? ServerSpanId, string? ServerTraceId, bool Sampled);
 

@@ -12,8 +12,15 @@ public sealed class NoOpGuaranteeTests(ITestOutputHelper output)
     {
         Deleted,
         TruncatedTo100Bytes,
+
+        /// <summary>Cut inside a loadable segment: mapping it used to raise SIGBUS inside NativeLibrary.TryLoad.</summary>
+        TruncatedTo4096Bytes,
+
+        /// <summary>Every segment whole, the section headers missing: it used to load and report IsSupported=True.</summary>
+        TruncatedByOneByte,
         Aarch64Build,
         VariableNamesAMissingFile,
+        VariableNamesACutFile,
     }
 
     public static TheoryData<Breakage, string> Cases()
@@ -50,6 +57,18 @@ public sealed class NoOpGuaranteeTests(ITestOutputHelper output)
                 }
 
                 break;
+            case Breakage.TruncatedTo4096Bytes or Breakage.TruncatedByOneByte:
+                await using (var stream = new FileStream(library, FileMode.Open))
+                {
+                    stream.SetLength(breakage == Breakage.TruncatedTo4096Bytes ? 4096 : stream.Length - 1);
+                }
+
+                break;
+            case Breakage.VariableNamesACutFile:
+                var cut = Path.Combine(app.Folder, "cut.so");
+                File.WriteAllBytes(cut, File.ReadAllBytes(library)[..6000]);
+                environment["OTEL_THREAD_CTX_NATIVE_LIBRARY"] = cut;
+                break;
             case Breakage.Aarch64Build:
                 File.Copy(await ProbeApp.Aarch64LibraryAsync(), library, overwrite: true);
                 break;
@@ -69,6 +88,14 @@ public sealed class NoOpGuaranteeTests(ITestOutputHelper output)
         Assert.True(exitCode == 0, $"exit {exitCode}:\n{text}");
         Assert.Contains("IsSupported=False", text, StringComparison.Ordinal);
         Assert.Contains("probe: every expectation held", text, StringComparison.Ordinal);
+        Assert.Contains(breakage switch
+        {
+            Breakage.Deleted => "was not found beside the application",
+            Breakage.Aarch64Build => "is built for aarch64",
+            Breakage.VariableNamesAMissingFile => "names no file",
+            Breakage.TruncatedTo100Bytes or Breakage.TruncatedTo4096Bytes or Breakage.TruncatedByOneByte or Breakage.VariableNamesACutFile => "is cut short",
+            _ => throw new ArgumentOutOfRangeException(nameof(breakage)),
+        }, text, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace OtelThreadCtx.Tests;
 
 /// <summary>The table that turns a native record's binding value back into its ThreadContextRecord.</summary>
@@ -7,19 +9,76 @@ public sealed class RecordRegistryTests
     [Fact]
     public void A_released_value_never_resolves_to_the_record_that_reuses_its_handle()
     {
-        using var first = new ThreadContextRecord();
-        using var second = new ThreadContextRecord();
-        var a = RecordRegistry.Register(first);
+        var first = new ThreadContextRecord();
+        var a = first.Registration;
+        Assert.NotEqual(0u, a);
         Assert.Same(first, RecordRegistry.Resolve(a));
 
-        RecordRegistry.Release(a);
+        first.Dispose();
         Assert.Null(RecordRegistry.Resolve(a));
 
-        var b = RecordRegistry.Register(second);
-        Assert.Equal((ulong)a & 0xFFFF_FFFF_FFFF, (ulong)b & 0xFFFF_FFFF_FFFF); // the same handle, reused
+        using var second = new ThreadContextRecord();
+        var b = second.Registration;
+        Assert.Equal((ulong)a & 0xFFFF_FFFF_FFFF, (ulong)b & 0xFFFF_FFFF_FFFF); // the same handle, reused (this thread's cache)
+        Assert.NotEqual(a, b);
         Assert.Same(second, RecordRegistry.Resolve(b));
         Assert.Null(RecordRegistry.Resolve(a));
-        RecordRegistry.Release(b);
+    }
+
+    [Fact]
+    public void A_record_nobody_disposed_is_freed_after_a_collection_or_when_its_last_thread_lets_go()
+    {
+        var before = NativeMemory.InUse();
+        LoseRecords(2000);
+        var growth = NativeMemory.InUse() - before; // collects: the registry's sweep runs after each collection
+        Assert.True(growth < 2000 * 640 / 4, $"2000 lost records left {growth:N0} bytes of native memory in use");
+
+        // Lost while another thread publishes it: the bytes stay readable there until that thread lets go.
+        using var attached = new ManualResetEventSlim();
+        using var collected = new ManualResetEventSlim();
+        nuint value = 0;
+        int readBack = -1;
+        byte valid = 0;
+        ThreadContextRecord? detached = null;
+        var holder = new Thread(() =>
+        {
+            value = AttachLostRecord();
+            attached.Set();
+            collected.Wait();
+            var buffer = new byte[ThreadContextRecord.Size];
+            readBack = ThreadContext.ReadCurrent(buffer);
+            valid = buffer[RecordLayout.ValidOffset];
+            detached = ThreadContext.Detach();
+        });
+        holder.Start();
+        attached.Wait();
+        NativeMemory.InUse();
+        Assert.Null(RecordRegistry.Resolve(value));
+        collected.Set();
+        holder.Join();
+
+        Assert.Equal(ThreadContextRecord.HeaderSize, readBack);
+        Assert.Equal(1, valid);
+        Assert.Null(detached); // its user value was cleared when it was orphaned
+        NativeMemory.InUse();
+        Assert.Equal(0, RecordRegistry.Sweep()); // nothing left for a sweep to find
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void LoseRecords(int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            _ = new ThreadContextRecord();
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static nuint AttachLostRecord()
+    {
+        var record = new ThreadContextRecord();
+        ThreadContext.Attach(record);
+        return record.Registration;
     }
 
     [Fact]

@@ -25,6 +25,9 @@ public static class DiagnosticCodes
     public const string RustTargetNotInstalled = "OTC1113";
     public const string UnsupportedTarget = "OTC1201";
     public const string CrossSysrootMissing = "OTC1202";
+    public const string InvalidBooleanProperty = "OTC1204";
+    public const string InvalidNumberProperty = "OTC1205";
+    public const string MuslLibcMissing = "OTC1206";
 
     // 2xxx: compile. 3xxx: link.
     public const string CompileFailed = "OTC2001";
@@ -49,6 +52,11 @@ public static class DiagnosticCodes
     public const string ObjcopyNotFound = "OTC4009";
     public const string DebugSplitFailed = "OTC4010";
     public const string ExportedFunctionNotInlined = "OTC4011";
+    public const string ForeignLibcDependency = "OTC4014";
+
+    // 4012-4013: publish the verified library.
+    public const string PublishFailed = "OTC4012";
+    public const string PublishSourceMismatch = "OTC4013";
 
     // 6xxx: running tools.
     public const string ToolTimedOut = "OTC6001";

@@ -22,6 +22,7 @@ public static class CompileCommandBuilder
         ArgumentNullException.ThrowIfNull(settings);
         var args = new List<string>();
         args.AddRange(settings.CrossTargetArguments());
+        args.AddRange(settings.LibcCompileArguments());
 
         args.AddRange(CommonFlags);
         if (settings.Mode == NativeBuildMode.Inline)

@@ -30,6 +30,8 @@ public static class LinkCommandBuilder
             args.AddRange(staticLibraries);
         }
 
+        args.AddRange(settings.LibcLinkArguments());
+
         args.AddRange(LinkerSelection(settings));
         args.Add($"-Wl,-soname,{Path.GetFileName(outputPath)}");
         args.Add($"-Wl,--version-script={versionScript}");

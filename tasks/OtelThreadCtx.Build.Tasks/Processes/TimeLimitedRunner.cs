@@ -2,7 +2,7 @@ namespace OtelThreadCtx.Build.Tasks.Processes;
 
 /// <summary>A tool run that took longer than its limit; the child process was killed.</summary>
 public sealed class ToolTimeoutException(ToolInvocation invocation, TimeSpan limit)
-    : Exception($"{invocation.ToCommandLine()} ran longer than {limit.TotalSeconds:0} s and was stopped.")
+    : Exception($"{invocation.ToCommandLine()} ran longer than the {limit.TotalSeconds:0} s OtelThreadCtxToolTimeout allows and was stopped.")
 {
     public ToolInvocation Invocation { get; } = invocation;
 

@@ -119,11 +119,13 @@ public sealed class ToolResolver(IProcessRunner runner)
             var result = await runner.RunAsync(new ToolInvocation(candidate.Path, ["--version"]), null, cancellationToken).ConfigureAwait(false);
             identity = result.Succeeded
                 ? VersionBannerParser.Parse(result.StandardOutput + "\n" + result.StandardError)
-                : ToolIdentity.Unreadable($"exit code {result.ExitCode}: {result.CombinedOutput.Trim()}");
+                : ToolIdentity.Failed(VersionBannerParser.FirstLine(result.CombinedOutput) is { Length: > 0 } line
+                    ? $"exited with code {result.ExitCode}, first line of its output: '{line}'"
+                    : $"exited with code {result.ExitCode} and printed nothing");
         }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
         {
-            identity = ToolIdentity.Unreadable($"could not run it: {e.Message}");
+            identity = ToolIdentity.Failed($"could not be run: {VersionBannerParser.FirstLine(e.Message)}");
         }
 
         return new ResolvedTool(kind, candidate.Path, candidate.Origin, identity);

@@ -20,6 +20,9 @@ public sealed class ToolchainRequirements(NativeBuildMode mode, TargetArchitectu
     /// The clang must be no newer (LLVM reads older bitcode, not newer) and the LLD no older.</summary>
     public ToolVersion? RustLlvmVersion { get; init; }
 
+    /// <summary>The C library: a musl build needs clang (--target=…-linux-musl), as a cross build does.</summary>
+    public TargetLibc Libc { get; init; } = TargetLibc.Gnu;
+
     private static string AptFix(string what) =>
         $"Fix: install a supported {what} (Debian/Ubuntu: 'apt-get install clang-19 lld-19 llvm-19'), or point the build at one with the property named above.";
 
@@ -40,7 +43,7 @@ public sealed class ToolchainRequirements(NativeBuildMode mode, TargetArchitectu
         if (!identity.IsKnown)
         {
             return new BuildDiagnostic(DiagnosticCodes.VersionUnreadable,
-                $"{where} printed a version banner this build cannot read: '{identity.BannerLine}'. " +
+                $"{where} could not be identified: '{tool.Path} --version' {identity.Answer}, not a version banner this build reads. " +
                 $"Fix: set {tool.Kind.PropertyName()} to a clang/gcc, ld.lld, GNU or LLVM nm/readelf, or report the banner as a bug.");
         }
 
@@ -54,6 +57,10 @@ public sealed class ToolchainRequirements(NativeBuildMode mode, TargetArchitectu
             case ToolKind.CCompiler when !Architecture.IsHost && identity.Flavor != ToolFlavor.Clang:
                 return new BuildDiagnostic(DiagnosticCodes.CrossBuildNeedsClang,
                     $"{where} is {identity.Describe()}; building for linux-{Architecture.Name} on a {TargetArchitecture.HostName} machine needs clang (--target={Architecture.ClangTriple}). {AptFix("clang")}");
+
+            case ToolKind.CCompiler when Libc.IsMusl && identity.Flavor != ToolFlavor.Clang:
+                return new BuildDiagnostic(DiagnosticCodes.CrossBuildNeedsClang,
+                    $"{where} is {identity.Describe()}; building for {Libc.Rid(Architecture)} (musl) needs clang (--target={Libc.ClangTriple(Architecture)}). {AptFix("clang")}");
 
             case ToolKind.CCompiler when identity.Flavor is not (ToolFlavor.Clang or ToolFlavor.Gcc):
                 return new BuildDiagnostic(DiagnosticCodes.ToolOfWrongKind,

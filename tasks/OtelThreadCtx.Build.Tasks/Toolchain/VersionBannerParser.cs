@@ -91,16 +91,18 @@ public static partial class VersionBannerParser
         return new ToolIdentity(flavor, version, vendor, match.Value.Trim());
     }
 
-    private static string FirstLine(string text)
+    /// <summary>The first line with text, trimmed and cut to 200 characters: what messages quote of a tool's output.</summary>
+    public static string FirstLine(string text)
     {
         foreach (var line in text.Split('\n'))
         {
             if (!string.IsNullOrWhiteSpace(line))
             {
-                return line.Trim();
+                var trimmed = line.Trim();
+                return trimmed.Length <= 200 ? trimmed : trimmed[..200] + "…";
             }
         }
 
-        return "(no output)";
+        return string.Empty;
     }
 }

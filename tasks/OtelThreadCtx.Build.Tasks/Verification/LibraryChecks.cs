@@ -17,7 +17,7 @@ public static class LibraryChecks
     {
         ArgumentNullException.ThrowIfNull(inspection);
         ArgumentNullException.ThrowIfNull(expect);
-        return
+        IReadOnlyList<CheckResult> checks =
         [
             ShimSymbol(inspection, expect),
             TlsSymbolExported(inspection, expect),
@@ -27,6 +27,47 @@ public static class LibraryChecks
             Relro(inspection),
             BindNow(inspection),
         ];
+        return expect.Libc.IsMusl ? [.. checks, OnlyMuslLibc(inspection, expect)] : checks;
+    }
+
+    /// <summary>A musl library needs musl's libc.so and nothing else: no other DT_NEEDED (libc.so.6, ld-linux, libgcc_s…),
+    /// no symbol versions (glibc's GLIBC_2.x in .gnu.version_r, seen as VERNEED and as name@VERSION imports), and no
+    /// program interpreter (an ld-linux path).</summary>
+    public static CheckResult OnlyMuslLibc(LibraryInspection inspection, VerificationExpectations expect)
+    {
+        ArgumentNullException.ThrowIfNull(inspection);
+        ArgumentNullException.ThrowIfNull(expect);
+        var allowed = expect.Libc.SharedObjectNames;
+        var needed = inspection.DynamicEntries.Where(e => e.Tag == "NEEDED").ToList();
+        var foreign = needed.Where(e => !allowed.Contains(NeededName(e.Value), StringComparer.Ordinal)).Select(e => e.RawLine).ToList();
+        var versionNeeds = inspection.DynamicEntries.Where(e => e.Tag is "VERNEED" or "VERNEEDNUM").Select(e => e.RawLine).ToList();
+        var versionedImports = inspection.DynamicSymbols.Where(s => !s.IsDefined && s.Name.Contains('@', StringComparison.Ordinal)).Select(s => s.RawLine).ToList();
+        var interpreter = inspection.ProgramHeaders.Where(h => h.Type == "INTERP").Select(h => h.RawLine).ToList();
+        var bad = foreign.Concat(versionNeeds).Concat(versionedImports).Concat(interpreter).ToList();
+        var names = string.Join(", ", allowed);
+        if (bad.Count == 0 && needed.Count > 0)
+        {
+            return new CheckResult("libc-musl-only", true, null,
+                $"The library needs only musl's {names}: no other DT_NEEDED, no symbol versions (no VERNEED, no name@VERSION import), no program interpreter.",
+                [.. needed.Select(e => e.RawLine), $"(no VERNEED; {inspection.DynamicSymbols.Count(s => !s.IsDefined)} undefined dynamic symbols, none versioned; no INTERP)"]);
+        }
+
+        return new CheckResult("libc-musl-only", false, DiagnosticCodes.ForeignLibcDependency,
+            needed.Count == 0
+                ? $"The musl library has no DT_NEEDED {names}: it was not linked against musl's C library, so its imports would bind to whatever the process has. " +
+                  "Fix: link with the musl libc (the SDK's musl build passes -L<musl lib folder> -lc); check OtelThreadCtxLdFlags for -nodefaultlibs."
+                : $"The musl library needs more than musl's {names} (glibc's libc.so.6, ld-linux, libgcc_s, or GLIBC_2.x symbol versions): it was linked against glibc " +
+                  "and would load under musl on luck, or not at all. Fix: build with clang --target=<arch>-linux-musl against musl's headers and libc.so " +
+                  "(Debian: apt-get install musl-dev; OtelThreadCtxSysroot for another musl sysroot), and check OtelThreadCtxCFlags/OtelThreadCtxLdFlags for glibc paths.",
+            bad.Count > 0 ? bad : ["(no NEEDED entry in the dynamic section)"]);
+    }
+
+    /// <summary>readelf prints NEEDED as "Shared library: [libc.so]"; llvm-readelf as "Shared library: [libc.so]" too.</summary>
+    private static string NeededName(string value)
+    {
+        var open = value.IndexOf('[', StringComparison.Ordinal);
+        var close = value.LastIndexOf(']');
+        return open >= 0 && close > open ? value[(open + 1)..close] : value.Trim();
     }
 
     public static CheckResult ShimSymbol(LibraryInspection inspection, VerificationExpectations expect)

@@ -29,11 +29,13 @@ public sealed record VerificationReport(
     IReadOnlyDictionary<string, string>? SourceSha256 = null,
     string? DebugFile = null,
     string? DebugSha256 = null,
-    RustBuildRecord? Rust = null)
+    RustBuildRecord? Rust = null,
+    long? Size = null)
 {
     /// <summary>2: adds sourceSha256 (each compiled source's SHA-256) and the debug file with its SHA-256.
-    /// 3: adds rust (cargo and rustc with rustc's LLVM, and each crate's exact cargo command) for builds with a Rust layer.</summary>
-    public const int CurrentSchemaVersion = 3;
+    /// 3: adds rust (cargo and rustc with rustc's LLVM, and each crate's exact cargo command) for builds with a Rust layer.
+    /// 4: adds size (the library's length in bytes): with sha256, what the up-to-date gate compares the published library to.</summary>
+    public const int CurrentSchemaVersion = 4;
 
     public static readonly JsonSerializerOptions JsonOptions = new()
     {

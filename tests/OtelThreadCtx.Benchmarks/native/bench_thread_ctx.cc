@@ -38,6 +38,25 @@ void SingleSwap(benchmark::State& state) {
     otel_thread_ctx_record_free(otel_thread_ctx_detach());
 }
 
+// What the .NET API's single/swap does natively: a counted record per switch, the previous one disposed.
+void SingleSwapCounted(benchmark::State& state) {
+    uintptr_t previous = 0;
+    otel_thread_ctx_record* published = nullptr;
+    for (auto _ : state) {
+        otel_thread_ctx_record* record = otel_thread_ctx_record_new_user(1);
+        otel_thread_ctx_record_set_ids(record, kTrace, kSpan, 1);
+        otel_thread_ctx_record_add_attr(record, 0, kValue, sizeof kValue);
+        otel_thread_ctx_attach_counted(record, &previous);
+        if (published != nullptr && otel_thread_ctx_record_dispose_begin(published) == 0) {
+            otel_thread_ctx_record_dispose_end(published);
+        }
+        published = record;
+    }
+    otel_thread_ctx_clear();
+    otel_thread_ctx_record_dispose_begin(published);
+    otel_thread_ctx_record_dispose_end(published);
+}
+
 void MultiSwap(benchmark::State& state) {
     std::vector<otel_thread_ctx_record*> records(static_cast<size_t>(state.range(0)));
     for (auto& r : records) {
@@ -117,6 +136,7 @@ void SetIdsAttr(benchmark::State& state) { SetIdsImpl(state, true); }
 
 BENCHMARK(SingleInPlace)->Name("single/in_place");
 BENCHMARK(SingleSwap)->Name("single/swap");
+BENCHMARK(SingleSwapCounted)->Name("single/swap/counted");
 BENCHMARK(MultiSwap)->Name("multi/swap")->Arg(4)->Arg(16);
 BENCHMARK(AttachDetach)->Name("attach_detach");
 BENCHMARK(MultiSwapCounted)->Name("multi/swap/counted")->Arg(4);

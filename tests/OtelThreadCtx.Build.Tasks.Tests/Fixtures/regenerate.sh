@@ -24,7 +24,15 @@ clang-19 "${ldflags[@]/-Wl,--gc-sections/}" -flto=thin -Wl,-mllvm,-enable-tlsdes
 # no version script entry for the TLS variable, lazy binding, executable stack
 printf '{ global: otel_thread_ctx_attach; local: *; };\n' > hidden.map
 clang-19 -shared -fuse-ld=lld -Wl,--version-script=hidden.map -Wl,-z,execstack -Wl,-z,lazy -Wl,-z,norelro -o not-exported.so shim.o ffi.o
-for lib in default inline inline-no-tlsdesc inline-shim-kept not-exported; do
+# musl (Debian's musl-dev, musl-dev:arm64): clang --target=<arch>-linux-musl against musl's headers and libc.so only, as the
+# SDK's musl build does; and the same library also linked against a glibc library (an extra DT_NEEDED libm.so.6)
+musl=(-nostdlibinc -isystem /usr/include/x86_64-linux-musl)
+clang-19 --target=x86_64-linux-musl "${musl[@]}" "${cflags[@]}" -mtls-dialect=gnu2 -c "$native/src/tls_shim.c" -o musl-shim.o
+clang-19 --target=x86_64-linux-musl "${musl[@]}" "${cflags[@]}" -mtls-dialect=gnu2 -c "$native/src/otel_thread_ctx.c" -o musl-ffi.o
+clang-19 --target=x86_64-linux-musl "${ldflags[@]}" -o musl-default.so musl-shim.o musl-ffi.o -nostdlib -L/usr/lib/x86_64-linux-musl -lc
+clang-19 --target=x86_64-linux-musl "${ldflags[@]}" -o musl-glibc-needed.so musl-shim.o musl-ffi.o -nostdlib -L/usr/lib/x86_64-linux-musl -lc \
+  -Wl,--no-as-needed /lib/x86_64-linux-gnu/libm.so.6
+for lib in default inline inline-no-tlsdesc inline-shim-kept not-exported musl-default musl-glibc-needed; do
   for flavor in gnu llvm; do
     if [ "$flavor" = gnu ]; then nm=nm; readelf=readelf; else nm=llvm-nm-19; readelf=llvm-readelf-19; fi
     out="$here/$flavor/$lib"
