@@ -12,19 +12,16 @@ namespace OtelThreadCtx;
 /// false, every pointer stays null and no caller dereferences one. The fields are <c>static readonly</c>, so tiered
 /// compilation folds them into the calling code: the hot path pays one indirect call and nothing else.
 /// </remarks>
-internal static unsafe class NativeApi
+internal static unsafe partial class NativeApi
 {
     internal const string LibraryName = "otel_thread_ctx";
 
     /// <summary>Names a specific libotel_thread_ctx.so to load instead of probing (benchmarks compare builds this way).
     /// When set and unusable, the API is a no-op: there is no fallback to another copy.</summary>
-    /// <summary>Set by the NativeAOT static-link targets: the C API is linked into the executable.</summary>
-    internal const string StaticallyLinkedSwitch = "OtelThreadCtx.StaticallyLinked";
-
     internal const string LibraryPathVariable = "OTEL_THREAD_CTX_NATIVE_LIBRARY";
 
     /// <summary>True when the library loaded and exports every entry point below.</summary>
-    internal static readonly bool IsAvailable;
+    private static readonly bool Loaded;
 
     /// <summary>Why <see cref="IsAvailable"/> is false (for diagnostics); null when available.</summary>
     internal static readonly string? UnavailableReason;
@@ -32,33 +29,40 @@ internal static unsafe class NativeApi
     // Record creation and disposal: the library takes and returns record blocks from the calling thread's pool (a few
     // stores); only a pool miss calls malloc or free, which are short and never wait for the runtime. So no GC
     // transition either: it cost three transitions per new + Dispose, more than the work itself.
-    internal static readonly delegate* unmanaged[SuppressGCTransition]<nuint, nint> RecordNewUser;
-    internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordDisposeBegin;
-    internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordDisposeEnd;
+    private static readonly delegate* unmanaged[SuppressGCTransition]<nuint, nint> RecordNewUserPtr;
+    private static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordDisposeBeginPtr;
+    private static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordDisposeEndPtr;
 
     // Orphaning, off the hot path (the registry's sweep, after a collection): with the GC transition.
-    internal static readonly delegate* unmanaged<nint, void> RecordOrphanBegin;
-    internal static readonly delegate* unmanaged<nint, void> RecordOrphanEnd;
+    private static readonly delegate* unmanaged<nint, void> RecordOrphanBeginPtr;
+    private static readonly delegate* unmanaged<nint, void> RecordOrphanEndPtr;
 
     // Short, non-blocking calls: no GC transition, so that the inline build's gain reaches C#.
-    internal static readonly delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, byte*, nuint, int> Set;
-    internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, nuint*, int> AttachCounted;
-    internal static readonly delegate* unmanaged[SuppressGCTransition]<nuint> Clear;
-    internal static readonly delegate* unmanaged[SuppressGCTransition]<nuint> CurrentUser;
-    internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordAttachCount;
-    internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordIsOwner;
-    internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, byte*, byte*, byte, void> RecordSetIds;
-    internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, void> RecordClearAttrs;
-    internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, byte, byte*, nuint, int> RecordAddAttr;
-    internal static readonly delegate* unmanaged[SuppressGCTransition]<nint> UpdateBegin;
-    internal static readonly delegate* unmanaged[SuppressGCTransition]<void> UpdateEnd;
-    internal static readonly delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, int> UpdateIds;
-    internal static readonly delegate* unmanaged[SuppressGCTransition]<byte*, nuint, nuint> ReadCurrent;
+    private static readonly delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, byte*, nuint, int> SetPtr;
+    private static readonly delegate* unmanaged[SuppressGCTransition]<nint, nuint*, int> AttachCountedPtr;
+    private static readonly delegate* unmanaged[SuppressGCTransition]<nuint> ClearPtr;
+    private static readonly delegate* unmanaged[SuppressGCTransition]<nuint> CurrentUserPtr;
+    private static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordAttachCountPtr;
+    private static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordIsOwnerPtr;
+    private static readonly delegate* unmanaged[SuppressGCTransition]<nint, byte*, byte*, byte, void> RecordSetIdsPtr;
+    private static readonly delegate* unmanaged[SuppressGCTransition]<nint, void> RecordClearAttrsPtr;
+    private static readonly delegate* unmanaged[SuppressGCTransition]<nint, byte, byte*, nuint, int> RecordAddAttrPtr;
+    private static readonly delegate* unmanaged[SuppressGCTransition]<nint> UpdateBeginPtr;
+    private static readonly delegate* unmanaged[SuppressGCTransition]<void> UpdateEndPtr;
+    private static readonly delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, int> UpdateIdsPtr;
+    private static readonly delegate* unmanaged[SuppressGCTransition]<byte*, nuint, nuint> ReadCurrentPtr;
 
 #pragma warning disable CA1810 // explicit static constructor: every field is set from one load, or none is
     static NativeApi()
 #pragma warning restore CA1810
     {
+        if (IsStaticallyLinked)
+        {
+            // NativeAOT static link: the C API is part of this executable and bound at link time (DirectPInvoke).
+            Loaded = true;
+            return;
+        }
+
         try
         {
             if (!TryLoad(out var handle, out UnavailableReason))
@@ -84,25 +88,25 @@ internal static unsafe class NativeApi
                 return;
             }
 
-            RecordNewUser = (delegate* unmanaged[SuppressGCTransition]<nuint, nint>)exports[1];
-            RecordDisposeBegin = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[2];
-            RecordDisposeEnd = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[3];
-            RecordOrphanBegin = (delegate* unmanaged<nint, void>)exports[4];
-            RecordOrphanEnd = (delegate* unmanaged<nint, void>)exports[5];
-            Set = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, byte*, nuint, int>)exports[6];
-            AttachCounted = (delegate* unmanaged[SuppressGCTransition]<nint, nuint*, int>)exports[7];
-            Clear = (delegate* unmanaged[SuppressGCTransition]<nuint>)exports[8];
-            CurrentUser = (delegate* unmanaged[SuppressGCTransition]<nuint>)exports[9];
-            RecordAttachCount = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[10];
-            RecordIsOwner = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[11];
-            RecordSetIds = (delegate* unmanaged[SuppressGCTransition]<nint, byte*, byte*, byte, void>)exports[12];
-            RecordClearAttrs = (delegate* unmanaged[SuppressGCTransition]<nint, void>)exports[13];
-            RecordAddAttr = (delegate* unmanaged[SuppressGCTransition]<nint, byte, byte*, nuint, int>)exports[14];
-            UpdateBegin = (delegate* unmanaged[SuppressGCTransition]<nint>)exports[15];
-            UpdateEnd = (delegate* unmanaged[SuppressGCTransition]<void>)exports[16];
-            UpdateIds = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, int>)exports[17];
-            ReadCurrent = (delegate* unmanaged[SuppressGCTransition]<byte*, nuint, nuint>)exports[18];
-            IsAvailable = true;
+            RecordNewUserPtr = (delegate* unmanaged[SuppressGCTransition]<nuint, nint>)exports[1];
+            RecordDisposeBeginPtr = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[2];
+            RecordDisposeEndPtr = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[3];
+            RecordOrphanBeginPtr = (delegate* unmanaged<nint, void>)exports[4];
+            RecordOrphanEndPtr = (delegate* unmanaged<nint, void>)exports[5];
+            SetPtr = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, byte*, nuint, int>)exports[6];
+            AttachCountedPtr = (delegate* unmanaged[SuppressGCTransition]<nint, nuint*, int>)exports[7];
+            ClearPtr = (delegate* unmanaged[SuppressGCTransition]<nuint>)exports[8];
+            CurrentUserPtr = (delegate* unmanaged[SuppressGCTransition]<nuint>)exports[9];
+            RecordAttachCountPtr = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[10];
+            RecordIsOwnerPtr = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[11];
+            RecordSetIdsPtr = (delegate* unmanaged[SuppressGCTransition]<nint, byte*, byte*, byte, void>)exports[12];
+            RecordClearAttrsPtr = (delegate* unmanaged[SuppressGCTransition]<nint, void>)exports[13];
+            RecordAddAttrPtr = (delegate* unmanaged[SuppressGCTransition]<nint, byte, byte*, nuint, int>)exports[14];
+            UpdateBeginPtr = (delegate* unmanaged[SuppressGCTransition]<nint>)exports[15];
+            UpdateEndPtr = (delegate* unmanaged[SuppressGCTransition]<void>)exports[16];
+            UpdateIdsPtr = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, int>)exports[17];
+            ReadCurrentPtr = (delegate* unmanaged[SuppressGCTransition]<byte*, nuint, nuint>)exports[18];
+            Loaded = true;
         }
 #pragma warning disable CA1031 // the no-op guarantee: whatever loading throws, the API stays usable and does nothing
         catch (Exception e)
@@ -120,15 +124,6 @@ internal static unsafe class NativeApi
         {
             reason = $"{RuntimeInformation.OSDescription} {architecture} is not Linux x64/arm64";
             return false;
-        }
-
-        // NativeAOT static link (sdk/package/OtelThreadCtx.NativeAot.targets): the API is in the executable itself,
-        // exported from its .dynsym; the export checks below still decide, so a missing symbol is a no-op.
-        if (AppContext.TryGetSwitch(StaticallyLinkedSwitch, out var staticallyLinked) && staticallyLinked)
-        {
-            handle = NativeLibrary.GetMainProgramHandle();
-            reason = null;
-            return true;
         }
 
         // A file named by the variable is checked for shape only: no build recorded what it should hold.

@@ -30,6 +30,9 @@ public sealed class CompileNativeTask : NativeStepTask
     /// <summary>Where the package's own C sources live (OtelThreadCtxNativeSourceRoot), to word the fix for a failure.</summary>
     public string? PackageSourceRoot { get; set; }
 
+    /// <summary>Objects for the static archive a NativeAOT executable links in (-fPIE, local-exec TLS).</summary>
+    public bool ForExecutable { get; set; }
+
     [Required]
     public string IntermediateDirectory { get; set; } = string.Empty;
 
@@ -50,6 +53,7 @@ public sealed class CompileNativeTask : NativeStepTask
         var settings = SettingsFor(compiler) with
         {
             IncludeDirectories = IncludeDirectories.Select(Path.GetFullPath).ToList(),
+            ForExecutable = ForExecutable,
             Defines = Defines,
             ExtraCompileFlags = Arguments(ExtraFlags, ExtraArguments),
             PathMaps = PathMaps.Where(m => !string.IsNullOrEmpty(m.GetMetadata("To")))
@@ -119,7 +123,7 @@ public sealed class CompileNativeTask : NativeStepTask
         var entries = jobs.Select(j => new CompileCommandEntry(Path.GetDirectoryName(j.Source)!, j.Source, j.Object, j.Invocation.ToArgv(), j.Invocation.ToCommandLine())).ToList();
         CommandRecords.WriteCompile(Path.GetFullPath(CompileCommandsFile), entries);
         ObjectFiles = jobs.Select(j => (ITaskItem)new TaskItem(j.Object)).ToArray();
-        Log.LogMessage(MessageImportance.High, "OtelThreadCtx: compiled {0} source(s) ({1}).", jobs.Count, settings.Mode == NativeBuildMode.Inline ? "ThinLTO bitcode" : "objects, TLSDESC");
+        Log.LogMessage(MessageImportance.High, "OtelThreadCtx: compiled {0} source(s) ({1}).", jobs.Count, (settings.Mode == NativeBuildMode.Inline ? "ThinLTO bitcode" : "objects") + (settings.ForExecutable ? ", local-exec, for an executable" : settings.Mode == NativeBuildMode.Inline ? string.Empty : ", TLSDESC"));
         return true;
     }
 }

@@ -13,6 +13,7 @@ public static class DiagnosticCodes
     public const string ToolOfWrongKind = "OTC1008";
     public const string ExplicitToolIsDirectory = "OTC1009";
     public const string RustToolchainNotFound = "OTC1010";
+    public const string ArchiverNotFound = "OTC1011";
     public const string AppleToolchain = "OTC1101";
     public const string CompilerLacksTlsDesc = "OTC1102";
     public const string LldTooOld = "OTC1103";
@@ -23,6 +24,7 @@ public static class DiagnosticCodes
     public const string ClangNewerThanRustc = "OTC1111";
     public const string LldOlderThanRustc = "OTC1112";
     public const string RustTargetNotInstalled = "OTC1113";
+    public const string StaticInlineNeedsLld = "OTC1114";
     public const string UnsupportedTarget = "OTC1201";
     public const string CrossSysrootMissing = "OTC1202";
     public const string InvalidBooleanProperty = "OTC1204";
@@ -39,6 +41,7 @@ public static class DiagnosticCodes
     public const string LinkFailed = "OTC3001";
     public const string VersionScriptMissing = "OTC3002";
     public const string LinkOutputMissing = "OTC3003";
+    public const string ArchiveFailed = "OTC3004";
 
     // 4xxx: verify the linked library.
     public const string ShimNotInlined = "OTC4001";
@@ -53,6 +56,11 @@ public static class DiagnosticCodes
     public const string DebugSplitFailed = "OTC4010";
     public const string ExportedFunctionNotInlined = "OTC4011";
     public const string ForeignLibcDependency = "OTC4014";
+
+    // 4015-4017: verify a NativeAOT executable that links the static archive in.
+    public const string ExecutableTlsNotStatic = "OTC4015";
+    public const string ExecutableSlotAccessNotDirect = "OTC4016";
+    public const string ExecutableSymbolsMissing = "OTC4017";
 
     // 4012-4013: publish the verified library.
     public const string PublishFailed = "OTC4012";

@@ -4,7 +4,8 @@ namespace OtelThreadCtx.Build.Tasks.Native;
 
 /// <summary>Builds the command that compiles one C source.
 /// Inline: ThinLTO bitcode (the TLS dialect is chosen later, at link time).
-/// Default: a plain object, TLSDESC (<c>-mtls-dialect=gnu2</c>) on x86-64.</summary>
+/// Default: a plain object, TLSDESC (<c>-mtls-dialect=gnu2</c>) on x86-64.
+/// For an executable (NativeAOT static link): <c>-fPIE -ftls-model=local-exec</c> instead.</summary>
 public static class CompileCommandBuilder
 {
     /// <summary>Flags every source gets: C11, warnings as errors, position independent, hidden by default,
@@ -24,12 +25,19 @@ public static class CompileCommandBuilder
         args.AddRange(settings.CrossTargetArguments());
         args.AddRange(settings.LibcCompileArguments());
 
-        args.AddRange(CommonFlags);
+        args.AddRange(settings.ForExecutable ? CommonFlags.Select(f => f == "-fPIC" ? "-fPIE" : f) : CommonFlags);
+        if (settings.ForExecutable)
+        {
+            // The executable defines the variable: one thread-pointer-relative access, no TLSDESC call. With ThinLTO the
+            // model is kept in the bitcode (thread_local(localexec)), so the link-time code generator keeps it too.
+            args.Add("-ftls-model=local-exec");
+        }
+
         if (settings.Mode == NativeBuildMode.Inline)
         {
             args.Add("-flto=thin");
         }
-        else if (settings.Architecture.NeedsTlsDialectFlag)
+        else if (settings.Architecture.NeedsTlsDialectFlag && !settings.ForExecutable)
         {
             args.Add("-mtls-dialect=gnu2");
         }

@@ -10,6 +10,11 @@ public sealed record NativeBuildSettings(NativeBuildMode Mode, TargetArchitectur
 
     public IReadOnlyList<string> IncludeDirectories { get; init; } = [];
 
+    /// <summary>Objects for a static archive that a NativeAOT executable links in (not a shared library): position
+    /// independent for an executable (-fPIE) and the local-exec TLS model, as the variable is then defined in the
+    /// executable itself (OTEP 4947 allows static TLS there).</summary>
+    public bool ForExecutable { get; init; }
+
     public IReadOnlyList<string> Defines { get; init; } = [];
 
     /// <summary>Folder prefixes rewritten in everything the compiler records (debug info, __FILE__), so that the library's

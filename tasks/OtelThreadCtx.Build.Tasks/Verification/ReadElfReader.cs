@@ -8,6 +8,9 @@ public sealed record ElfSymbol(int Number, ulong Size, string Type, string Bind,
     public string BaseName => Name.Split('@', 2)[0];
 
     public bool IsDefined => !string.Equals(SectionIndex, "UND", StringComparison.Ordinal);
+
+    /// <summary>st_value: the address of a function or object; for a TLS symbol, its offset in the TLS segment.</summary>
+    public ulong Value { get; init; }
 }
 
 public sealed record ElfRelocation(string Section, string Type, string? SymbolName, string RawLine)
@@ -77,7 +80,10 @@ public static partial class ReadElfReader
             symbols.Add(new ElfSymbol(
                 int.Parse(m.Groups["num"].Value, CultureInfo.InvariantCulture), size,
                 m.Groups["type"].Value, m.Groups["bind"].Value, m.Groups["vis"].Value, m.Groups["ndx"].Value,
-                m.Groups["name"].Success ? m.Groups["name"].Value : string.Empty, line));
+                m.Groups["name"].Success ? m.Groups["name"].Value : string.Empty, line)
+            {
+                Value = ulong.Parse(m.Groups["value"].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture),
+            });
         }
 
         return symbols;
