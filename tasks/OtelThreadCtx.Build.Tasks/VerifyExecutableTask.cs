@@ -168,7 +168,9 @@ public sealed partial class VerifyExecutableTask : NativeStepTask
         var folder = Path.GetDirectoryName(readElfPath) ?? string.Empty;
         var path = (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':', StringSplitOptions.RemoveEmptyEntries);
         var names = architecture.IsHost ? new[] { "objdump", "llvm-objdump" } : ["llvm-objdump"];
-        var candidates = new List<string> { Path.Combine(folder, Path.GetFileName(readElfPath).Replace("readelf", "objdump", StringComparison.Ordinal)) };
+        // GNU objdump reads only the host's instruction set: beside a GNU readelf, it is a candidate for the host alone.
+        var beside = Path.Combine(folder, Path.GetFileName(readElfPath).Replace("readelf", "objdump", StringComparison.Ordinal));
+        var candidates = architecture.IsHost || Path.GetFileName(beside).StartsWith("llvm-", StringComparison.Ordinal) ? new List<string> { beside } : [];
         candidates.AddRange(path.SelectMany(p => names.Select(n => Path.Combine(p, n))));
         candidates.AddRange(path.Where(Directory.Exists).SelectMany(p => Directory.EnumerateFiles(p, "llvm-objdump-*")).Order(StringComparer.Ordinal).Reverse());
         return candidates.FirstOrDefault(ToolSearch.IsExecutableFile);

@@ -30,7 +30,8 @@ public static partial class ExecutableChecks
     [GeneratedRegex(@"\bmrs\s+x\d+,\s*tpidr_el0\b", RegexOptions.IgnoreCase)]
     private static partial Regex Arm64ThreadPointer();
 
-    [GeneratedRegex(@"\b(?:call[q]?|bl|jmp[q]?|b)\s+(?<target>[0-9a-f]+)\b")]
+    // GNU objdump: "call 4a3b0 <f>"; llvm-objdump: "bl 0x4a3b0 <f>".
+    [GeneratedRegex(@"\b(?:call[q]?|bl|jmp[q]?|b)\s+(?:0x)?(?<target>[0-9a-f]+)\b")]
     private static partial Regex DirectCall();
 
     public static IReadOnlyList<CheckResult> Run(ExecutableInspection inspection, VerificationExpectations expect)
