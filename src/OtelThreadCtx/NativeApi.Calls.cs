@@ -10,18 +10,22 @@ namespace OtelThreadCtx;
 /// <see cref="IsStaticallyLinked"/> is a feature switch (OtelThreadCtx.StaticallyLinked, which the NativeAOT static-link
 /// targets set with <c>RuntimeHostConfigurationOption Trim="true"</c>): ILC folds it to a constant and removes the other
 /// branch, so a statically linked executable calls each function directly (DirectPInvoke), and one that is not keeps
-/// only the function pointers. JIT and ReadyToRun code never take the direct branch: the switch is ignored where code is
-/// compiled at run time, and the P/Invokes sit in their own methods (<see cref="Direct"/>), which are bound only when
-/// compiled, i.e. never there (a <c>SuppressGCTransition</c> P/Invoke is bound when its caller is compiled).
+/// only the function pointers. JIT and ReadyToRun code never take the direct branch: there the property is the constant
+/// false of the IL (the switch has no effect at run time), and the P/Invokes sit in their own methods
+/// (<see cref="Direct"/>), which are bound only when compiled, i.e. never there (a <c>SuppressGCTransition</c> P/Invoke
+/// is bound when its caller is compiled; ReadyToRun code binds the P/Invokes of a method, and of what it inlined, when
+/// the method is first entered).
 /// </remarks>
 internal static unsafe partial class NativeApi
 {
     /// <summary>Set by the NativeAOT static-link targets: the C API is linked into the executable.</summary>
     internal const string StaticallyLinkedSwitch = "OtelThreadCtx.StaticallyLinked";
 
-    /// <summary>True in a NativeAOT executable that links the native layer in; a constant for ILC (see the remarks).</summary>
+    /// <summary>True in a NativeAOT executable that links the native layer in: false in the IL, which ILC (and ILLink)
+    /// replace with true when the application sets the switch for trimming (see the remarks). A constant everywhere, so
+    /// the JIT and crossgen2 fold the direct branch away before they bind anything in it.</summary>
     [FeatureSwitchDefinition(StaticallyLinkedSwitch)]
-    internal static bool IsStaticallyLinked => StaticLink.Enabled;
+    internal static bool IsStaticallyLinked => false;
 
     /// <summary>True when the C API can be called: always in a statically linked executable, else when the library
     /// loaded and exports every entry point.</summary>
@@ -130,14 +134,6 @@ internal static unsafe partial class NativeApi
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static nuint ReadCurrent(byte* destination, nuint length) => IsStaticallyLinked ? Direct.ReadCurrent(destination, length) : ReadCurrentPtr(destination, length);
-
-    /// <summary>The switch's run-time value: false wherever code is compiled at run time (JIT, ReadyToRun), whatever a
-    /// runtimeconfig says, as only a NativeAOT executable can have the C API linked in.</summary>
-    private static class StaticLink
-    {
-        internal static readonly bool Enabled = !RuntimeFeature.IsDynamicCodeCompiled
-                                               && AppContext.TryGetSwitch(StaticallyLinkedSwitch, out var enabled) && enabled;
-    }
 
     /// <summary>The C API bound at link time: ILC with <c>DirectPInvoke Include="otel_thread_ctx"</c> emits a direct call to
     /// each symbol, which the static archive defines.</summary>
