@@ -58,4 +58,24 @@ dotnet build tests/OtelThreadCtx.AspNetCoreLoad -c Release -nodeReuse:false -v:q
 load_args="--requests 20000 --rounds 6"; [ -n "$short" ] && load_args="--requests 500 --rounds 1"
 dotnet tests/OtelThreadCtx.AspNetCoreLoad/bin/Release/net10.0/OtelThreadCtx.AspNetCoreLoad.dll compare $load_args --output "$out/aspnetcore.md" > /dev/null
 { echo; cat "$out/aspnetcore.md"; } >> "$target"
+
+# NativeAOT with the native layer linked in (docs/nativeaot-static.md) next to the JIT: one harness of the same scenarios
+# (tests/OtelThreadCtx.AotBenchmarks), run under the JIT with the inline library, then published NativeAOT default and
+# inline (--short: default only, few operations). .NET API and C API rows come from the same process.
+aot="$out/aot"; aot_short=(); aot_modes="default inline"
+[ -n "$short" ] && { aot_short=(--short); aot_modes="default"; }
+dotnet build tests/OtelThreadCtx.AotBenchmarks -c Release -p:OtelThreadCtxInline=true -nodeReuse:false -v:q
+for mode in $aot_modes; do
+  dotnet publish tests/OtelThreadCtx.AotBenchmarks -c Release -r linux-x64 -o "$aot/$mode" -p:OtelThreadCtxInline=$([ "$mode" = inline ] && echo true || echo false) -nodeReuse:false -v:q
+done
+{
+  echo
+  echo "## NativeAOT, the native layer linked in (tests/OtelThreadCtx.AotBenchmarks, median of 7 rounds)"
+  echo
+  echo "| scenario | build | ns/op | B/op |"
+  echo "| --- | --- | ---: | ---: |"
+  OTEL_THREAD_CTX_NATIVE_LIBRARY="$PWD/$native/inline/linux-x64/libotel_thread_ctx.so" \
+    dotnet tests/OtelThreadCtx.AotBenchmarks/bin/Release/net10.0/OtelThreadCtx.AotBenchmarks.dll "JIT, inline library" "${aot_short[@]}"
+  for mode in $aot_modes; do "$aot/$mode/OtelThreadCtx.AotBenchmarks" "NativeAOT static, $mode" "${aot_short[@]}"; done
+} >> "$target"
 cat "$target"

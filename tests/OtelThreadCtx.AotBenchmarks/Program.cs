@@ -3,9 +3,11 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using OtelThreadCtx;
 
-// Usage: OtelThreadCtx.AotBenchmarks <mode> [--short]: one markdown row per scenario, "| scenario | mode | ns/op | B/op |".
+// Usage: OtelThreadCtx.AotBenchmarks <build label> [--short]: one markdown row per scenario, "| scenario | build | ns/op | B/op |".
+// The same program runs under the JIT (dotnet OtelThreadCtx.AotBenchmarks.dll, the library beside it) and published
+// NativeAOT with the library linked in, so the rows compare the two on the same scenarios.
 // Each scenario runs 7 rounds of a fixed number of operations after a warm-up; the row is the median round.
-var mode = args.Length > 0 ? args[0] : "default";
+var label = args.Length > 0 ? args[0] : "unnamed";
 var iterations = args.Contains("--short") ? 200_000 : 20_000_000;
 if (!ThreadContext.IsSupported)
 {
@@ -86,10 +88,11 @@ void Run(string name, Action<int> body)
     }
 
     Array.Sort(rounds);
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | NativeAOT static, {mode} | {rounds[3]:0.00} | {allocated / (double)iterations:0} |"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {label} | {rounds[3]:0.00} | {allocated / (double)iterations:0} |"));
 }
 
-/// <summary>The C API, called directly (the executable links it in: DirectPInvoke "otel_thread_ctx").</summary>
+/// <summary>The C API: called directly where the executable links it in (DirectPInvoke "otel_thread_ctx"), through the
+/// library beside the app under the JIT.</summary>
 internal static unsafe partial class CApi
 {
     [LibraryImport("otel_thread_ctx", EntryPoint = "otel_thread_ctx_record_new")]
