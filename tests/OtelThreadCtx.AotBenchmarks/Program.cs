@@ -16,7 +16,7 @@ if (!ThreadContext.IsSupported)
 }
 
 var contexts = Enumerable.Range(0, 16).Select(_ => new ActivityContext(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded)).ToArray();
-var ids = contexts.Select(c => { var b = new byte[24]; c.TraceId.CopyTo(b); c.SpanId.CopyTo(b.AsSpan(16)); return b; }).ToArray();
+var ids = contexts.Select(c => { var b = new byte[24]; c.TraceId.CopyTo(b.AsSpan(0, 16)); c.SpanId.CopyTo(b.AsSpan(16, 8)); return b; }).ToArray();
 var records = Enumerable.Range(0, 4).Select(_ => { var r = new ThreadContextRecord(); r.SetIds(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded); return r; }).ToArray();
 var handles = Enumerable.Range(0, 4).Select(_ => CApi.RecordNew()).ToArray();
 var record = new ThreadContextRecord();
