@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text.RegularExpressions;
 using Microsoft.Build.Framework;
 using OtelThreadCtx.Build.Tasks.Diagnostics;
 using OtelThreadCtx.Build.Tasks.Processes;
@@ -12,7 +10,7 @@ namespace OtelThreadCtx.Build.Tasks;
 /// readelf and objdump on the executable (its symbol table, or the .dbg file's when the executable was stripped), the
 /// checks of <see cref="ExecutableChecks"/>, the report beside the executable. A failure deletes the executable and fails
 /// the publish (LinkNative links it again next time); OtelThreadCtxVerificationFailuresAsWarnings keeps it, marked.</summary>
-public sealed partial class VerifyExecutableTask : NativeStepTask
+public sealed class VerifyExecutableTask : NativeStepTask
 {
     [Required]
     public string Executable { get; set; } = string.Empty;
@@ -40,9 +38,6 @@ public sealed partial class VerifyExecutableTask : NativeStepTask
     public bool FailuresAsWarnings { get; set; }
 
     public string? UnverifiedMarkerPath { get; set; }
-
-    [GeneratedRegex(@"^\s*(?<address>[0-9a-f]+):\s+(?<text>\S.*)$")]
-    private static partial Regex InstructionLine();
 
     protected override async Task<bool> ExecuteAsync()
     {
@@ -95,8 +90,7 @@ public sealed partial class VerifyExecutableTask : NativeStepTask
                 var inspection = new ExecutableInspection(
                     ReadElfReader.ParseSymbols(dynSyms!), ReadElfReader.ParseSymbols(symbols!), ReadElfReader.ParseRelocations(relocations!),
                     ReadElfReader.ParseProgramHeaders(headers!), ReadElfReader.ParseDynamicSection(dynamic!),
-                    disassembly!.Split('\n').Select(l => InstructionLine().Match(l)).Where(m => m.Success)
-                        .Select(m => (ulong.Parse(m.Groups["address"].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture), m.Groups["text"].Value.Trim())).ToList());
+                    ExecutableChecks.ParseInstructions(disassembly!));
                 checks = ExecutableChecks.Run(inspection, new VerificationExpectations(mode, architecture, ShimSymbol, TlsSymbol) { Libc = libc });
             }
             catch (ToolOutputException e)

@@ -34,6 +34,18 @@ public static partial class ExecutableChecks
     [GeneratedRegex(@"\b(?:call[q]?|bl|jmp[q]?|b)\s+(?:0x)?(?<target>[0-9a-f]+)\b")]
     private static partial Regex DirectCall();
 
+    [GeneratedRegex(@"^\s*(?<address>[0-9a-f]+):\s+(?<text>\S.*)$")]
+    private static partial Regex InstructionLine();
+
+    /// <summary>The instruction lines of <c>objdump -d --no-show-raw-insn</c> (GNU or LLVM), by address; function headers
+    /// are not needed (a stripped executable has none): the symbol table gives the ranges.</summary>
+    public static IReadOnlyList<(ulong Address, string Text)> ParseInstructions(string objdumpOutput)
+    {
+        ArgumentNullException.ThrowIfNull(objdumpOutput);
+        return objdumpOutput.Split('\n').Select(l => InstructionLine().Match(l)).Where(m => m.Success)
+            .Select(m => (ulong.Parse(m.Groups["address"].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture), m.Groups["text"].Value.Trim())).ToList();
+    }
+
     public static IReadOnlyList<CheckResult> Run(ExecutableInspection inspection, VerificationExpectations expect)
     {
         ArgumentNullException.ThrowIfNull(inspection);
