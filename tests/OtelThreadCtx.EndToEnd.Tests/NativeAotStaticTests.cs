@@ -153,6 +153,18 @@ public sealed partial class NativeAotStaticTests(PackageFeed feed, NativeAotStat
         Assert.Equal(0, await running.StopAsync());
     }
 
+    [Fact]
+    public async Task An_inline_static_link_forced_onto_gnu_ld_stops_with_OTC1114_and_publishes_nothing()
+    {
+        using var project = new ConsumerProject(feed, extraProperties: "<PublishAot>true</PublishAot><InvariantGlobalization>true</InvariantGlobalization>");
+        var publishDir = Path.Combine(project.Directory, "publish");
+        var publish = await project.DotnetAsync(null, "publish", "-c", "Release", "-r", "linux-x64", "-o", publishDir, "-p:OtelThreadCtxInline=true", "-p:LinkerFlavor=bfd");
+        output.WriteLine(Output(publish));
+        Assert.NotEqual(0, publish.ExitCode);
+        Assert.Contains("error OTC1114: LinkerFlavor is 'bfd', but the inline NativeAOT static link hands the linker LLVM bitcode", publish.StandardOutput, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(publishDir, "App")), "an executable was published");
+    }
+
     [GeneratedRegex(@"^GDB (?<tid>\d+) (?<record>[0-9a-f]{56})$", RegexOptions.Multiline)]
     private static partial Regex GdbLine();
 

@@ -19,6 +19,7 @@ public sealed class PropertyValueTests(PackageFeed feed)
     [InlineData("OtelThreadCtxInline", "1", "OTC1204")]
     [InlineData("OtelThreadCtxSplitDebugInfo", "maybe", "OTC1204")]
     [InlineData("OtelThreadCtxVerificationFailuresAsWarnings", "2", "OTC1204")]
+    [InlineData("OtelThreadCtxNativeAotStaticLink", "static", "OTC1204")]
     [InlineData("OtelThreadCtxToolTimeout", "abc", "OTC1205")]
     [InlineData("OtelThreadCtxToolTimeout", "0", "OTC1205")]
     public async Task A_value_that_is_no_accepted_spelling_stops_the_build_with_its_code(string property, string value, string code)
