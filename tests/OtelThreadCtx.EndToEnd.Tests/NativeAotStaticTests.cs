@@ -9,7 +9,7 @@ using Xunit.Abstractions;
 namespace OtelThreadCtx.EndToEnd.Tests;
 
 /// <summary>NativeAOT apps that link the native layer in (issue 21): a consumer of the packed package published with
-/// PublishAot=true, default and inline, x64 and (default) arm64. Each app is published once for the whole class
+/// PublishAot=true, default and inline, x64 and arm64. Each app is published once for the whole class
 /// (<see cref="NativeAotStaticApps"/>, ~1 min each); the tests read the executable and the running process from outside.</summary>
 [Collection(PackageFeedCollection.Name)]
 public sealed partial class NativeAotStaticTests(PackageFeed feed, NativeAotStaticApps apps, ITestOutputHelper output) : IClassFixture<NativeAotStaticApps>
@@ -28,6 +28,7 @@ public sealed partial class NativeAotStaticTests(PackageFeed feed, NativeAotStat
     [InlineData("default", "linux-x64")]
     [InlineData("inline", "linux-x64")]
     [InlineData("default", "linux-arm64")]
+    [InlineData("inline", "linux-arm64")]
     public async Task The_publish_links_the_archive_in_and_the_report_beside_the_executable_verifies_it(string mode, string rid)
     {
         var app = await apps.GetAsync(feed, mode, rid);
@@ -142,10 +143,12 @@ public sealed partial class NativeAotStaticTests(PackageFeed feed, NativeAotStat
         Assert.Equal(0, await running.StopAsync());
     }
 
-    [Fact]
-    public async Task The_arm64_executable_runs_under_qemu_and_publishes_on_every_thread()
+    [Theory]
+    [InlineData("default")]
+    [InlineData("inline")]
+    public async Task The_arm64_executable_runs_under_qemu_and_publishes_on_every_thread(string mode)
     {
-        var app = await apps.GetAsync(feed, "default", "linux-arm64");
+        var app = await apps.GetAsync(feed, mode, "linux-arm64");
         Assert.Contains("AArch64", await Tools.OutputOfAsync("readelf", "-h", app.Executable), StringComparison.Ordinal);
         await using var running = await RunningApp.StartAsync(Qemu, ["-L", CrossLibc, app.Executable, Threads.ToString(CultureInfo.InvariantCulture)], output);
         Assert.Equal(Threads, running.Threads.Count);
