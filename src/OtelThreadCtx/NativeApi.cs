@@ -23,6 +23,13 @@ internal static unsafe partial class NativeApi
     /// <summary>True when the library loaded and exports every entry point below.</summary>
     private static readonly bool Loaded;
 
+    /// <summary>The library this class loaded and checked, or 0 (see <see cref="DirectBindingResolver"/>).</summary>
+    private static readonly nint LibraryHandle;
+
+    /// <summary>What a direct P/Invoke of this class binds to outside a statically linked executable: the checked library,
+    /// or the main program, which defines none of its functions.</summary>
+    internal static nint DirectBindingHandle => LibraryHandle != 0 ? LibraryHandle : NativeLibrary.GetMainProgramHandle();
+
     /// <summary>Why <see cref="IsAvailable"/> is false (for diagnostics); null when available.</summary>
     internal static readonly string? UnavailableReason;
 
@@ -69,6 +76,8 @@ internal static unsafe partial class NativeApi
             {
                 return;
             }
+
+            LibraryHandle = handle;
 
             nint Export(string name) => NativeLibrary.TryGetExport(handle, name, out var address) ? address : 0;
             string[] names =
