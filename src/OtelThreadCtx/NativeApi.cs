@@ -30,8 +30,9 @@ internal static unsafe class NativeApi
     // stores); only a pool miss calls malloc or free, which are short and never wait for the runtime. So no GC
     // transition either: it cost three transitions per new + Dispose, more than the work itself.
     internal static readonly delegate* unmanaged[SuppressGCTransition]<nuint, nint> RecordNewUser;
-    internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordDisposeBegin;
-    internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordDisposeEnd;
+    // One call: on the creating thread of a record no other thread attached, a few stores; otherwise a membarrier
+    // (microseconds) and a scan of the threads under the library's lock, which never waits for the runtime.
+    internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordDispose;
 
     // Orphaning, off the hot path (the registry's sweep, after a collection): with the GC transition.
     internal static readonly delegate* unmanaged<nint, void> RecordOrphanBegin;
@@ -39,7 +40,7 @@ internal static unsafe class NativeApi
 
     // Short, non-blocking calls: no GC transition, so that the inline build's gain reaches C#.
     internal static readonly delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, byte*, nuint, int> Set;
-    internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, nuint*, int> AttachCounted;
+    internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, nuint, nuint*, int> AttachCounted;
     internal static readonly delegate* unmanaged[SuppressGCTransition]<nuint> Clear;
     internal static readonly delegate* unmanaged[SuppressGCTransition]<nuint> CurrentUser;
     internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordAttachCount;
@@ -67,9 +68,9 @@ internal static unsafe class NativeApi
             string[] names =
             [
                 "otel_thread_ctx_v1",
-                "otel_thread_ctx_record_new_user", "otel_thread_ctx_record_dispose_begin", "otel_thread_ctx_record_dispose_end",
+                "otel_thread_ctx_record_new_user", "otel_thread_ctx_record_dispose",
                 "otel_thread_ctx_record_orphan_begin", "otel_thread_ctx_record_orphan_end",
-                "otel_thread_ctx_set", "otel_thread_ctx_attach_counted", "otel_thread_ctx_clear", "otel_thread_ctx_current_user",
+                "otel_thread_ctx_set", "otel_thread_ctx_attach_counted_checked", "otel_thread_ctx_clear", "otel_thread_ctx_current_user",
                 "otel_thread_ctx_record_attach_count", "otel_thread_ctx_record_is_owner",
                 "otel_thread_ctx_record_set_ids", "otel_thread_ctx_record_clear_attrs", "otel_thread_ctx_record_add_attr",
                 "otel_thread_ctx_update_begin", "otel_thread_ctx_update_end", "otel_thread_ctx_update_ids", "otel_thread_ctx_read_current",
@@ -82,23 +83,22 @@ internal static unsafe class NativeApi
             }
 
             RecordNewUser = (delegate* unmanaged[SuppressGCTransition]<nuint, nint>)exports[1];
-            RecordDisposeBegin = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[2];
-            RecordDisposeEnd = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[3];
-            RecordOrphanBegin = (delegate* unmanaged<nint, void>)exports[4];
-            RecordOrphanEnd = (delegate* unmanaged<nint, void>)exports[5];
-            Set = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, byte*, nuint, int>)exports[6];
-            AttachCounted = (delegate* unmanaged[SuppressGCTransition]<nint, nuint*, int>)exports[7];
-            Clear = (delegate* unmanaged[SuppressGCTransition]<nuint>)exports[8];
-            CurrentUser = (delegate* unmanaged[SuppressGCTransition]<nuint>)exports[9];
-            RecordAttachCount = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[10];
-            RecordIsOwner = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[11];
-            RecordSetIds = (delegate* unmanaged[SuppressGCTransition]<nint, byte*, byte*, byte, void>)exports[12];
-            RecordClearAttrs = (delegate* unmanaged[SuppressGCTransition]<nint, void>)exports[13];
-            RecordAddAttr = (delegate* unmanaged[SuppressGCTransition]<nint, byte, byte*, nuint, int>)exports[14];
-            UpdateBegin = (delegate* unmanaged[SuppressGCTransition]<nint>)exports[15];
-            UpdateEnd = (delegate* unmanaged[SuppressGCTransition]<void>)exports[16];
-            UpdateIds = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, int>)exports[17];
-            ReadCurrent = (delegate* unmanaged[SuppressGCTransition]<byte*, nuint, nuint>)exports[18];
+            RecordDispose = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[2];
+            RecordOrphanBegin = (delegate* unmanaged<nint, void>)exports[3];
+            RecordOrphanEnd = (delegate* unmanaged<nint, void>)exports[4];
+            Set = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, byte*, nuint, int>)exports[5];
+            AttachCounted = (delegate* unmanaged[SuppressGCTransition]<nint, nuint, nuint*, int>)exports[6];
+            Clear = (delegate* unmanaged[SuppressGCTransition]<nuint>)exports[7];
+            CurrentUser = (delegate* unmanaged[SuppressGCTransition]<nuint>)exports[8];
+            RecordAttachCount = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[9];
+            RecordIsOwner = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[10];
+            RecordSetIds = (delegate* unmanaged[SuppressGCTransition]<nint, byte*, byte*, byte, void>)exports[11];
+            RecordClearAttrs = (delegate* unmanaged[SuppressGCTransition]<nint, void>)exports[12];
+            RecordAddAttr = (delegate* unmanaged[SuppressGCTransition]<nint, byte, byte*, nuint, int>)exports[13];
+            UpdateBegin = (delegate* unmanaged[SuppressGCTransition]<nint>)exports[14];
+            UpdateEnd = (delegate* unmanaged[SuppressGCTransition]<void>)exports[15];
+            UpdateIds = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, int>)exports[16];
+            ReadCurrent = (delegate* unmanaged[SuppressGCTransition]<byte*, nuint, nuint>)exports[17];
             IsAvailable = true;
         }
 #pragma warning disable CA1031 // the no-op guarantee: whatever loading throws, the API stays usable and does nothing

@@ -50,6 +50,7 @@ extern "C" {
     fn otel_thread_ctx_shim_state() -> *mut *mut core::ffi::c_void;
     fn aligned_alloc(alignment: usize, size: usize) -> *mut core::ffi::c_void;
     fn free(pointer: *mut core::ffi::c_void);
+    fn syscall(number: i64, ...) -> i64;
     fn pthread_once(once: *mut i32, init: extern "C" fn()) -> i32;
     fn pthread_key_create(key: *mut u32, destructor: Option<unsafe extern "C" fn(*mut core::ffi::c_void)>) -> i32;
     fn pthread_setspecific(key: u32, value: *const core::ffi::c_void) -> i32;
@@ -491,6 +492,35 @@ pub unsafe extern "C" fn otel_thread_ctx_attach_counted(record: *mut Record, pre
     0
 }
 
+/// As `otel_thread_ctx_attach_counted`, and -1 (nothing changed) unless the record's user value is `expected_user`.
+///
+/// # Safety
+/// As `otel_thread_ctx_attach_counted`.
+#[no_mangle]
+pub unsafe extern "C" fn otel_thread_ctx_attach_counted_checked(record: *mut Record, expected_user: usize, previous_user: *mut usize) -> i32 {
+    if record.is_null() || previous_user.is_null() {
+        return -1;
+    }
+    let state = thread_state_get();
+    if state.is_null() {
+        return -2;
+    }
+    if !count_attach(record, (*state).slot) {
+        return -1;
+    }
+    // Counted first, so that a Dispose racing this sees the attach; then the record must still be the expected one.
+    if (*header_of(record)).user.load(Ordering::SeqCst) != expected_user {
+        release_attach(record, (*state).slot);
+        return -1;
+    }
+    fence();
+    store_slot((*state).slot, record);
+    fence();
+    *previous_user = release_counted(state);
+    (*state).counted = record;
+    0
+}
+
 /// Publishes nothing; releases the counted record published before and returns its user value (0 if none).
 #[no_mangle]
 pub extern "C" fn otel_thread_ctx_clear() -> usize {
@@ -577,6 +607,54 @@ pub unsafe extern "C" fn otel_thread_ctx_record_dispose_end(record: *mut Record)
     (*header).state.store(FREED, Ordering::SeqCst);
     free(header.cast());
     0
+}
+
+/// A process-wide memory barrier (membarrier: private expedited once registered, else global); false when refused.
+unsafe fn process_barrier() -> bool {
+    const REGISTER_PRIVATE_EXPEDITED: i64 = 16;
+    const PRIVATE_EXPEDITED: i64 = 8;
+    const GLOBAL: i64 = 1;
+    #[cfg(target_arch = "x86_64")]
+    const SYS_MEMBARRIER: i64 = 324;
+    #[cfg(target_arch = "aarch64")]
+    const SYS_MEMBARRIER: i64 = 283;
+    static COMMAND: AtomicI32 = AtomicI32::new(-1);
+    let mut command = COMMAND.load(Ordering::Relaxed);
+    if command < 0 {
+        command = if syscall(SYS_MEMBARRIER, REGISTER_PRIVATE_EXPEDITED, 0i64, 0i64) == 0 {
+            PRIVATE_EXPEDITED as i32
+        } else if syscall(SYS_MEMBARRIER, GLOBAL, 0i64, 0i64) == 0 {
+            GLOBAL as i32
+        } else {
+            0
+        };
+        COMMAND.store(command, Ordering::Relaxed);
+    }
+    core::sync::atomic::fence(Ordering::SeqCst);
+    let done = command != 0 && syscall(SYS_MEMBARRIER, command as i64, 0i64, 0i64) == 0;
+    core::sync::atomic::fence(Ordering::SeqCst);
+    done
+}
+
+/// Disposes in one call: 0 freed, the number of threads publishing it when refused, -1 when not live.
+///
+/// # Safety
+/// `record` comes from `otel_thread_ctx_record_new_user`.
+#[no_mangle]
+pub unsafe extern "C" fn otel_thread_ctx_record_dispose(record: *mut Record) -> i32 {
+    if record.is_null() {
+        return -1;
+    }
+    let others = otel_thread_ctx_record_dispose_begin(record);
+    if others != 0 {
+        return others;
+    }
+    // The creator counts its attaches with plain writes: on another thread they need a barrier before they are read.
+    if (*header_of(record)).owner != slot() && !process_barrier() {
+        (*header_of(record)).state.store(LIVE, Ordering::SeqCst);
+        return 1;
+    }
+    otel_thread_ctx_record_dispose_end(record)
 }
 
 /// Orphans a record whose binding is gone: the last thread to stop publishing it frees it.
