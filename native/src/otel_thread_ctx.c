@@ -602,6 +602,11 @@ static inline __attribute__((always_inline)) int attach_counted(otel_thread_ctx_
         *previous_user = user;
         return 0;
     }
+    /* A binding's stale pointer to a block reused meanwhile is refused before it is even protected (so that it does not
+     * make the new record's Dispose refuse); the check after the hazard below is the one that counts. */
+    if (check && __atomic_load_n(&header->user, __ATOMIC_RELAXED) != expected) {
+        return -1;
+    }
     if (header->owner != state->slot && __atomic_load_n(&header->shared, __ATOMIC_RELAXED) == 0) {
         mark_shared(header);
     }
