@@ -112,20 +112,67 @@ unsafe fn header_of(record: *const Record) -> *mut Header {
 /// exhausted.
 #[no_mangle]
 pub extern "C" fn otel_thread_ctx_record_new_user(user: usize) -> *mut Record {
-    // SAFETY: a fresh block of BLOCK_SIZE bytes, 64-byte aligned, zeroed before use; nobody else sees it yet.
+    // SAFETY: a released block (nobody publishes it) or a fresh one of BLOCK_SIZE bytes, 64-byte aligned; the header's
+    // counters and state are stored atomically (a thread with a stale pointer may still touch them), the record zeroed.
     unsafe {
-        let block = aligned_alloc(64, BLOCK_SIZE).cast::<u8>();
+        let mut block = spare_take();
         if block.is_null() {
-            return ptr::null_mut();
+            block = aligned_alloc(64, BLOCK_SIZE).cast::<u8>();
+            if block.is_null() {
+                return ptr::null_mut();
+            }
+            ptr::write_bytes(block, 0, HEADER_SIZE_BYTES);
         }
-        ptr::write_bytes(block, 0, HEADER_SIZE_BYTES + RECORD_SIZE);
         let header = block.cast::<Header>();
-        (*header).owner = slot();
-        (*header).user = AtomicUsize::new(user);
         let record = block.add(HEADER_SIZE_BYTES).cast::<Record>();
+        ptr::write_bytes(record.cast::<u8>(), 0, RECORD_SIZE);
+        (*header).owner = slot();
+        (*header).owner_attaches.store(0, Ordering::Relaxed);
+        (*header).shared_attaches.store(0, Ordering::Relaxed);
+        (*header).user.store(user, Ordering::Relaxed);
+        (*header).state.store(LIVE, Ordering::SeqCst);
         (*record).valid = 1;
         record
     }
+}
+
+/// Released record blocks, never returned to malloc: a thread holding a stale pointer (a binding racing Dispose) reads
+/// or counts on a block that stays a record block, and sees it not live or not its user value. Linked through the
+/// record's trace id bytes, under a spin lock (rare: every release and every creation, a few instructions inside).
+static SPARE: AtomicUsize = AtomicUsize::new(0);
+static SPARE_LOCK: AtomicI32 = AtomicI32::new(0);
+
+fn spare_lock() {
+    while SPARE_LOCK.compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        core::hint::spin_loop();
+    }
+}
+
+fn spare_unlock() {
+    SPARE_LOCK.store(0, Ordering::Release);
+}
+
+/// Hands a block nobody publishes to the spare list.
+unsafe fn block_release(header: *mut Header) {
+    (*header).user.store(0, Ordering::Relaxed);
+    let link = header.cast::<u8>().add(HEADER_SIZE_BYTES).cast::<usize>();
+    spare_lock();
+    link.write_unaligned(SPARE.load(Ordering::Relaxed));
+    SPARE.store(header as usize, Ordering::Relaxed);
+    spare_unlock();
+}
+
+unsafe fn spare_take() -> *mut u8 {
+    if SPARE.load(Ordering::Relaxed) == 0 {
+        return ptr::null_mut();
+    }
+    spare_lock();
+    let block = SPARE.load(Ordering::Relaxed) as *mut u8;
+    if !block.is_null() {
+        SPARE.store(block.add(HEADER_SIZE_BYTES).cast::<usize>().read_unaligned(), Ordering::Relaxed);
+    }
+    spare_unlock();
+    block
 }
 
 /// A new zeroed record with `valid = 1`, or NULL when memory is exhausted.
@@ -141,7 +188,8 @@ pub extern "C" fn otel_thread_ctx_record_new() -> *mut Record {
 #[no_mangle]
 pub unsafe extern "C" fn otel_thread_ctx_record_free(record: *mut Record) {
     if !record.is_null() {
-        free(header_of(record).cast());
+        (*header_of(record)).state.store(FREED, Ordering::SeqCst);
+        block_release(header_of(record));
     }
 }
 
@@ -326,7 +374,7 @@ unsafe fn try_free(header: *mut Header) {
         && (*header).owner_attaches.load(Ordering::SeqCst) == 0
         && (*header).state.compare_exchange(ORPHANED, FREED, Ordering::SeqCst, Ordering::SeqCst).is_ok()
     {
-        free(header.cast());
+        block_release(header);
     }
 }
 
@@ -505,6 +553,10 @@ pub unsafe extern "C" fn otel_thread_ctx_attach_counted_checked(record: *mut Rec
     if state.is_null() {
         return -2;
     }
+    // A stale pointer to a block reused meanwhile: refused before it is counted.
+    if (*header_of(record)).user.load(Ordering::Relaxed) != expected_user {
+        return -1;
+    }
     if !count_attach(record, (*state).slot) {
         return -1;
     }
@@ -605,7 +657,7 @@ pub unsafe extern "C" fn otel_thread_ctx_record_dispose_end(record: *mut Record)
         return 1;
     }
     (*header).state.store(FREED, Ordering::SeqCst);
-    free(header.cast());
+    block_release(header);
     0
 }
 
