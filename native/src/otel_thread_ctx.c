@@ -734,8 +734,8 @@ int32_t otel_thread_ctx_record_dispose(otel_thread_ctx_record *record) {
     if (!mark_disposing(header, &word)) {
         return -1;
     }
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    /* Only the creator's own hazards can hold a record no other thread ever tried to attach: no barrier, no lock. */
+    /* The mark is a sequentially consistent read-modify-write (a full barrier: lock cmpxchg, casal), and the flag is read
+     * with a sequentially consistent load after it: no separate fence. Only the creator's own hazards can hold a record no other thread ever tried to attach: no barrier, no lock. */
     if (header->owner == otel_thread_ctx_shim_slot() && __atomic_load_n(&header->shared, __ATOMIC_SEQ_CST) == 0) {
         thread_state *state = *otel_thread_ctx_shim_state();
         int32_t result = dispose_finish(header, word, state != NULL && state->counted == record);
