@@ -157,6 +157,11 @@ OTEL_THREAD_CTX_API int32_t otel_thread_ctx_record_dispose_end(otel_thread_ctx_r
 OTEL_THREAD_CTX_API void otel_thread_ctx_record_orphan_begin(otel_thread_ctx_record *record);
 OTEL_THREAD_CTX_API void otel_thread_ctx_record_orphan_end(otel_thread_ctx_record *record);
 
+/* The same for many records in one call, the barrier (membarrier) included: nothing between the steps waits for the
+ * caller's runtime (a thread that stops publishing an orphan waits for the end step, so a binding whose threads can be
+ * stopped by a garbage collector between two calls must use this one). */
+OTEL_THREAD_CTX_API void otel_thread_ctx_records_orphan(otel_thread_ctx_record *const *records, size_t count);
+
 /* Copies what a reader would see now (header + used attribute bytes) into buffer.
  * Returns the number of bytes copied, 0 when nothing is attached or capacity is too
  * small for the header. */

@@ -801,3 +801,24 @@ void otel_thread_ctx_record_orphan_end(otel_thread_ctx_record *record) {
         block_release(header);
     }
 }
+
+void otel_thread_ctx_records_orphan(otel_thread_ctx_record *const *records, size_t count) {
+    if (records == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        otel_thread_ctx_record_orphan_begin(records[i]);
+    }
+    if (!process_barrier()) {
+        /* No barrier: the scan could miss a thread, so none of them is ever reused (leaked, FREED of this generation);
+         * threads waiting for the scan stop waiting. */
+        for (size_t i = 0; i < count; i++) {
+            record_header *header = header_of(records[i]);
+            __atomic_store_n(&header->word, with_state(load_word(header), RECORD_FREED), __ATOMIC_SEQ_CST);
+        }
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        otel_thread_ctx_record_orphan_end(records[i]);
+    }
+}

@@ -35,8 +35,9 @@ internal static unsafe class NativeApi
     internal static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordDispose;
 
     // Orphaning, off the hot path (the registry's sweep, after a collection): with the GC transition.
-    internal static readonly delegate* unmanaged<nint, void> RecordOrphanBegin;
-    internal static readonly delegate* unmanaged<nint, void> RecordOrphanEnd;
+    // One call for the whole batch, the barrier included: a thread releasing an orphan waits for the end step, which
+    // must not wait for a collection in turn.
+    internal static readonly delegate* unmanaged<nint*, nuint, void> RecordsOrphan;
 
     // Short, non-blocking calls: no GC transition, so that the inline build's gain reaches C#.
     internal static readonly delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, byte*, nuint, int> Set;
@@ -69,7 +70,7 @@ internal static unsafe class NativeApi
             [
                 "otel_thread_ctx_v1",
                 "otel_thread_ctx_record_new_user", "otel_thread_ctx_record_dispose",
-                "otel_thread_ctx_record_orphan_begin", "otel_thread_ctx_record_orphan_end",
+                "otel_thread_ctx_records_orphan",
                 "otel_thread_ctx_set", "otel_thread_ctx_attach_counted_checked", "otel_thread_ctx_clear", "otel_thread_ctx_current_user",
                 "otel_thread_ctx_record_attach_count", "otel_thread_ctx_record_is_owner",
                 "otel_thread_ctx_record_set_ids", "otel_thread_ctx_record_clear_attrs", "otel_thread_ctx_record_add_attr",
@@ -84,21 +85,20 @@ internal static unsafe class NativeApi
 
             RecordNewUser = (delegate* unmanaged[SuppressGCTransition]<nuint, nint>)exports[1];
             RecordDispose = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[2];
-            RecordOrphanBegin = (delegate* unmanaged<nint, void>)exports[3];
-            RecordOrphanEnd = (delegate* unmanaged<nint, void>)exports[4];
-            Set = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, byte*, nuint, int>)exports[5];
-            AttachCounted = (delegate* unmanaged[SuppressGCTransition]<nint, nuint, nuint*, int>)exports[6];
-            Clear = (delegate* unmanaged[SuppressGCTransition]<nuint>)exports[7];
-            CurrentUser = (delegate* unmanaged[SuppressGCTransition]<nuint>)exports[8];
-            RecordAttachCount = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[9];
-            RecordIsOwner = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[10];
-            RecordSetIds = (delegate* unmanaged[SuppressGCTransition]<nint, byte*, byte*, byte, void>)exports[11];
-            RecordClearAttrs = (delegate* unmanaged[SuppressGCTransition]<nint, void>)exports[12];
-            RecordAddAttr = (delegate* unmanaged[SuppressGCTransition]<nint, byte, byte*, nuint, int>)exports[13];
-            UpdateBegin = (delegate* unmanaged[SuppressGCTransition]<nint>)exports[14];
-            UpdateEnd = (delegate* unmanaged[SuppressGCTransition]<void>)exports[15];
-            UpdateIds = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, int>)exports[16];
-            ReadCurrent = (delegate* unmanaged[SuppressGCTransition]<byte*, nuint, nuint>)exports[17];
+            RecordsOrphan = (delegate* unmanaged<nint*, nuint, void>)exports[3];
+            Set = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, byte*, nuint, int>)exports[4];
+            AttachCounted = (delegate* unmanaged[SuppressGCTransition]<nint, nuint, nuint*, int>)exports[5];
+            Clear = (delegate* unmanaged[SuppressGCTransition]<nuint>)exports[6];
+            CurrentUser = (delegate* unmanaged[SuppressGCTransition]<nuint>)exports[7];
+            RecordAttachCount = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[8];
+            RecordIsOwner = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[9];
+            RecordSetIds = (delegate* unmanaged[SuppressGCTransition]<nint, byte*, byte*, byte, void>)exports[10];
+            RecordClearAttrs = (delegate* unmanaged[SuppressGCTransition]<nint, void>)exports[11];
+            RecordAddAttr = (delegate* unmanaged[SuppressGCTransition]<nint, byte, byte*, nuint, int>)exports[12];
+            UpdateBegin = (delegate* unmanaged[SuppressGCTransition]<nint>)exports[13];
+            UpdateEnd = (delegate* unmanaged[SuppressGCTransition]<void>)exports[14];
+            UpdateIds = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, int>)exports[15];
+            ReadCurrent = (delegate* unmanaged[SuppressGCTransition]<byte*, nuint, nuint>)exports[16];
             IsAvailable = true;
         }
 #pragma warning disable CA1031 // the no-op guarantee: whatever loading throws, the API stays usable and does nothing

@@ -730,6 +730,27 @@ pub unsafe extern "C" fn otel_thread_ctx_record_orphan_end(record: *mut Record) 
     try_free(header_of(record));
 }
 
+/// Orphans many records in one call, the barrier included (see the header).
+///
+/// # Safety
+/// `records` points at `count` records from `otel_thread_ctx_record_new_user`, or is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn otel_thread_ctx_records_orphan(records: *const *mut Record, count: usize) {
+    if records.is_null() {
+        return;
+    }
+    for i in 0..count {
+        otel_thread_ctx_record_orphan_begin(*records.add(i));
+    }
+    // Without a barrier the owners' plain counts may be stale: then the records are left orphaned (never freed here).
+    if !process_barrier() {
+        return;
+    }
+    for i in 0..count {
+        otel_thread_ctx_record_orphan_end(*records.add(i));
+    }
+}
+
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     // Nothing here can panic (no indexing, no arithmetic overflow checks in release); abort if it ever does.
