@@ -57,7 +57,7 @@ typedef enum otel_thread_ctx_status {
  * attrs_data_size are unspecified (readers never look at them). otel_thread_ctx_record_free() releases it at once:
  * only for records no thread publishes (plain attach), never for counted ones. Released records go to a small
  * per-thread pool that the releasing thread's next records come from (so creating and releasing a record costs a
- * few stores, not an allocation); the pool is freed when the thread exits. A record that is published, or counted
+ * few stores, not an allocation); at thread exit the pool goes to a process-wide spare list (blocks are never returned to malloc). A record that is published, or counted
  * as published, is never released, so never reused. */
 OTEL_THREAD_CTX_API otel_thread_ctx_record *otel_thread_ctx_record_new(void);
 OTEL_THREAD_CTX_API void otel_thread_ctx_record_free(otel_thread_ctx_record *record);
@@ -102,18 +102,28 @@ OTEL_THREAD_CTX_API int otel_thread_ctx_set(const uint8_t trace_id[16], const ui
 
 /* Counted records: one record shared by many threads, freed only when no thread publishes it.
  *
- * A record from otel_thread_ctx_record_new() carries, out of the readers' sight, how many threads
- * publish it through otel_thread_ctx_attach_counted(). Attaches on the thread that created the record
- * are counted with plain writes; other threads count with an atomic read-modify-write. A thread that
- * exits releases what it published. `user` is an opaque value for language bindings, returned by the
- * calls below for the counted record they replaced. Do not mix counted and plain attach on one record. */
+ * A thread that publishes a record from otel_thread_ctx_record_new() through otel_thread_ctx_attach_counted() protects
+ * it with its own per-thread state (plain stores: attach, detach and the release of the previous record make no atomic
+ * read-modify-write and no CPU barrier on any thread). Disposing pays instead: it runs a process-wide memory barrier
+ * (membarrier) and scans which threads publish the record, except on the creating thread when no other thread ever
+ * attached the record (then it checks only its own state). The first attach of a record on a thread other than its
+ * creator makes one atomic exchange, once per record. A thread that exits releases what it published. `user` is an
+ * opaque value for language bindings, returned by the calls below for the counted record they replaced. Do not mix
+ * counted and plain attach on one record. Record blocks are never returned to malloc (they are reused). */
 OTEL_THREAD_CTX_API otel_thread_ctx_record *otel_thread_ctx_record_new_user(uintptr_t user);
 
 /* Publishes `record` on the calling thread, counted; the counted record published before is released
  * and its user value stored in *previous_user (0 when there was none). Returns 0; -1 when the record is
- * being disposed or orphaned (nothing changed); -2 when memory is exhausted. */
+ * disposed or orphaned (nothing changed; an attach racing a Dispose waits for its outcome); -2 when memory is
+ * exhausted. */
 OTEL_THREAD_CTX_API int otel_thread_ctx_attach_counted(otel_thread_ctx_record *record,
                                                        uintptr_t *previous_user);
+
+/* As otel_thread_ctx_attach_counted, and also -1 unless the record's user value is `expected_user`: a binding that may
+ * hold the pointer of a record disposed meanwhile (whose block was reused for another record) is refused. */
+OTEL_THREAD_CTX_API int otel_thread_ctx_attach_counted_checked(otel_thread_ctx_record *record,
+                                                               uintptr_t expected_user,
+                                                               uintptr_t *previous_user);
 
 /* Stops publishing on the calling thread (whatever was published) and releases a counted record;
  * returns that record's user value, or 0. */
@@ -122,24 +132,35 @@ OTEL_THREAD_CTX_API uintptr_t otel_thread_ctx_clear(void);
 /* The user value of the counted record the calling thread publishes now, or 0. */
 OTEL_THREAD_CTX_API uintptr_t otel_thread_ctx_current_user(void);
 
-/* Threads publishing `record` now (counted attaches). */
+/* Threads publishing `record` now (counted attaches; exact once those threads' attaches happened before this call). */
 OTEL_THREAD_CTX_API int32_t otel_thread_ctx_record_attach_count(const otel_thread_ctx_record *record);
 
-/* 1 when the calling thread created `record` (its attaches are counted with plain writes). */
+/* 1 when the calling thread created `record`. */
 OTEL_THREAD_CTX_API int otel_thread_ctx_record_is_owner(const otel_thread_ctx_record *record);
 
-/* Disposing a counted record, in two steps so that a caller on another thread than the creator can
- * run a process-wide memory barrier in between (the creator counts with plain writes):
- * begin marks it disposing and returns 0, or returns how many other threads publish it (unchanged);
- * end frees it and returns 0, or, when its creator still publishes it, unmarks it and returns 1. */
+/* Disposes a counted record in one call, from any thread: 0 when it was freed; the number of threads publishing it when
+ * refused (the record is unchanged); -1 when it is not live (disposed, or being disposed by another thread). Where no
+ * process-wide barrier exists (membarrier refused) a record that another thread may have attached is never reused:
+ * it is marked disposed and its block is kept (leaked). */
+OTEL_THREAD_CTX_API int32_t otel_thread_ctx_record_dispose(otel_thread_ctx_record *record);
+
+/* The same in two steps (kept for callers of the earlier API): begin marks it disposing and returns 0, or returns how
+ * many other threads publish it (unchanged); end frees it and returns 0, or, when the calling thread still publishes
+ * it, unmarks it and returns 1. Both on the same thread. */
 OTEL_THREAD_CTX_API int32_t otel_thread_ctx_record_dispose_begin(otel_thread_ctx_record *record);
 OTEL_THREAD_CTX_API int32_t otel_thread_ctx_record_dispose_end(otel_thread_ctx_record *record);
 
 /* For a binding that lost its last reference to the record (a finalizer), in two steps around a
- * process-wide memory barrier: the record is freed at end when no thread publishes it, otherwise by
- * the last thread that stops publishing it. Its user value reads 0 from begin on. */
+ * process-wide memory barrier that the caller runs (one for many records): the record is freed at end when no thread
+ * publishes it, otherwise by the last thread that stops publishing it. Its user value reads 0 from begin on. Between
+ * begin and end the calling thread must not attach, detach or set. */
 OTEL_THREAD_CTX_API void otel_thread_ctx_record_orphan_begin(otel_thread_ctx_record *record);
 OTEL_THREAD_CTX_API void otel_thread_ctx_record_orphan_end(otel_thread_ctx_record *record);
+
+/* The same for many records in one call, the barrier (membarrier) included: nothing between the steps waits for the
+ * caller's runtime (a thread that stops publishing an orphan waits for the end step, so a binding whose threads can be
+ * stopped by a garbage collector between two calls must use this one). */
+OTEL_THREAD_CTX_API void otel_thread_ctx_records_orphan(otel_thread_ctx_record *const *records, size_t count);
 
 /* Copies what a reader would see now (header + used attribute bytes) into buffer.
  * Returns the number of bytes copied, 0 when nothing is attached or capacity is too

@@ -5,7 +5,7 @@
  * thread itself (signal-handler semantics): atomic_signal_fence keeps the compiler from
  * moving the writes, and relaxed atomic stores keep each pointer/flag write whole.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
 
 #include "otel_thread_ctx.h"
 #include "tls_shim.h"
@@ -14,6 +14,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 _Static_assert(sizeof(otel_thread_ctx_record) == OTEL_THREAD_CTX_RECORD_SIZE, "record size");
 _Static_assert(offsetof(otel_thread_ctx_record, trace_id) == 0, "trace_id offset");
@@ -35,28 +38,53 @@ static inline void store_valid(otel_thread_ctx_record *record, uint8_t value) {
     __atomic_store_n(&record->valid, value, __ATOMIC_RELAXED);
 }
 
-/* Out of the readers' sight, before each record from record_new: who publishes it (counted attach). */
-enum { RECORD_LIVE = 0, RECORD_DISPOSING = 1, RECORD_ORPHANED = 2, RECORD_FREED = 3 };
+/* Out of the readers' sight, before each record from record_new: its lifetime (counted attach).
+ *
+ * No counter: a thread's hazards are the counted record it publishes (thread_state.counted) and the one it is about to
+ * publish (thread_state.pending), each written by that thread alone with plain stores. The rare side pays: Dispose and
+ * the orphan path run a process-wide barrier (membarrier) and scan every thread's hazards. docs/performance.md has the
+ * argument. The lifetime word packs a generation (bumped each time the block is released) with the state, so that a
+ * thread holding a stale pointer to a reused block sees a different word. Blocks are never returned to malloc: a thread
+ * may still read the header of a record it no longer protects (type-stable memory). */
+enum { RECORD_LIVE = 0, RECORD_DISPOSING = 1, RECORD_ORPHANING = 2, RECORD_ORPHANED = 3, RECORD_FREED = 4 };
+#define STATE_BITS 3u
+#define STATE_MASK ((uint64_t)7u)
 
 typedef struct record_header {
     otel_thread_ctx_record **owner; /* slot address of the creating thread: its identity while it lives */
-    int32_t owner_attaches;         /* written by the owner thread only (relaxed atomic stores) */
-    int32_t shared_attaches;        /* other threads: atomic read-modify-write */
-    uint32_t state;                 /* RECORD_* */
-    uint32_t reserved;
+    uint64_t word;                  /* generation << STATE_BITS | RECORD_* (relaxed atomic; RMW only on the rare side) */
     uintptr_t user;                 /* the binding's value (relaxed atomic) */
+    uint32_t shared;                /* 1 once a thread other than the creator tried to attach it (set once, see mark_shared) */
+    uint32_t reserved;
 } record_header;
 
-_Static_assert(sizeof(record_header) % 8 == 0, "records stay 8-byte aligned after the header");
+_Static_assert(sizeof(record_header) == 32, "records stay 8-byte aligned after the header");
 
 static inline record_header *header_of(const otel_thread_ctx_record *record) {
     return (record_header *)((uintptr_t)record - sizeof(record_header));
 }
 
+static inline uint64_t load_word(const record_header *header) {
+    return __atomic_load_n(&header->word, __ATOMIC_RELAXED);
+}
+
+static inline uint32_t state_of(uint64_t word) {
+    return (uint32_t)(word & STATE_MASK);
+}
+
+static inline uint64_t with_state(uint64_t word, uint32_t state) {
+    return (word & ~STATE_MASK) | state;
+}
+
+/* The word of a released block: the next generation. */
+static inline uint64_t freed_word(uint64_t word) {
+    return ((word >> STATE_BITS) + 1u) << STATE_BITS | RECORD_FREED;
+}
+
 /* ---- Record blocks: a record_header, then the record; each thread keeps a few released blocks ---- */
 
 #define BLOCK_SIZE (sizeof(record_header) + sizeof(otel_thread_ctx_record))
-/* Released blocks a thread keeps for its next records (past that, free()). single/swap needs one. */
+/* Released blocks a thread keeps for its next records (past that, the process-wide spare list). single/swap needs one. */
 #define POOL_CAPACITY 8u
 
 static inline otel_thread_ctx_record *record_of(void *block) {
@@ -70,25 +98,45 @@ static inline void *pool_next(void *block) {
     return next;
 }
 
+static inline void pool_link(void *block, void *next) {
+    memcpy(record_of(block)->trace_id, &next, sizeof next);
+}
+
 /* ---- The calling thread's state: its own pair of records and the counted record it publishes ---- */
 
 typedef struct thread_state {
     otel_thread_ctx_record records[2];
     otel_thread_ctx_record **slot;    /* this thread's otel_thread_ctx_v1 */
-    otel_thread_ctx_record *counted;  /* the counted record this thread published last, or NULL */
+    otel_thread_ctx_record *counted;  /* hazard: the counted record this thread publishes, or NULL (own plain stores) */
+    otel_thread_ctx_record *pending;  /* hazard: the counted record this thread is attaching, or NULL */
     uint32_t next;                    /* index of the own record that is not published */
     uint32_t pooled;                  /* blocks in pool */
     void *pool;                       /* released record blocks, never published: the next records of this thread */
+    struct thread_state *previous_state, *next_state; /* every thread's state, for the scans (under registry_lock) */
 } thread_state;
 
 static pthread_key_t state_key;
 static int state_key_ready; /* 1 once the key exists, -1 when it could not be made */
 static pthread_once_t state_once = PTHREAD_ONCE_INIT;
 
+/* Guards the list of thread states, the spare blocks, and every free of a counted record on the slow paths. */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static thread_state *states;
+static void *spare_blocks;
+static size_t spare_count; /* read without the lock (relaxed) to skip it when empty */
+
 static void thread_state_free(void *pointer);
 
 static void thread_state_key_create(void) {
     state_key_ready = pthread_key_create(&state_key, thread_state_free) == 0 ? 1 : -1;
+}
+
+static inline void store_hazard(otel_thread_ctx_record **hazard, otel_thread_ctx_record *value) {
+    __atomic_store_n(hazard, value, __ATOMIC_RELAXED);
+}
+
+static inline otel_thread_ctx_record *load_hazard(otel_thread_ctx_record *const *hazard) {
+    return __atomic_load_n(hazard, __ATOMIC_RELAXED);
 }
 
 static thread_state *__attribute__((noinline)) thread_state_create(void **location) {
@@ -108,6 +156,13 @@ static thread_state *__attribute__((noinline)) thread_state_create(void **locati
         free(state);
         return NULL;
     }
+    pthread_mutex_lock(&registry_lock);
+    state->next_state = states;
+    if (states != NULL) {
+        states->previous_state = state;
+    }
+    states = state;
+    pthread_mutex_unlock(&registry_lock);
     *location = state;
     return state;
 }
@@ -118,18 +173,82 @@ static inline thread_state *thread_state_get(void) {
     return state != NULL ? state : thread_state_create(location);
 }
 
-/* A block nobody publishes or will touch again: kept for this thread's next record, or freed. Never creates the state
- * (a thread that is exiting, or never made one, frees at once). */
+/* ---- The process-wide barrier of the rare side ---- */
+
+#ifndef SYS_membarrier
+#if defined(__x86_64__)
+#define SYS_membarrier 324
+#elif defined(__aarch64__)
+#define SYS_membarrier 283
+#endif
+#endif
+#define MEMBARRIER_GLOBAL 1                       /* MEMBARRIER_CMD_GLOBAL: no registration, slow (an RCU grace period) */
+#define MEMBARRIER_PRIVATE_EXPEDITED 8            /* MEMBARRIER_CMD_PRIVATE_EXPEDITED: IPIs to this process's CPUs */
+#define MEMBARRIER_REGISTER_PRIVATE_EXPEDITED 16
+
+static int barrier_command; /* 0: none usable; else the membarrier command */
+static pthread_once_t barrier_once = PTHREAD_ONCE_INIT;
+
+static void barrier_init(void) {
+    if (syscall(SYS_membarrier, MEMBARRIER_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0) {
+        barrier_command = MEMBARRIER_PRIVATE_EXPEDITED;
+    } else if (syscall(SYS_membarrier, MEMBARRIER_GLOBAL, 0, 0) == 0) {
+        barrier_command = MEMBARRIER_GLOBAL;
+    }
+}
+
+/* Every thread of the process has run a full memory barrier between this call's start and its return, so a plain store a
+ * thread made before that point is visible to the loads after the call, and its loads after that point see the stores
+ * this thread made before the call. Returns 0 when no such barrier exists here (membarrier refused). */
+static int process_barrier(void) {
+    pthread_once(&barrier_once, barrier_init);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (barrier_command != 0 && syscall(SYS_membarrier, barrier_command, 0, 0) == 0) {
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- Released blocks ---- */
+
+/* A block nobody publishes or protects: kept for this thread's next record, or the process's. Never freed to malloc (a
+ * thread may still read the header of a record it stopped protecting). Never creates the state (a thread that is
+ * exiting, or never made one, hands it to the spare list). */
 static void block_release(record_header *header) {
     __atomic_store_n(&header->user, 0, __ATOMIC_RELAXED);
     thread_state *state = *otel_thread_ctx_shim_state();
     if (state != NULL && state->pooled < POOL_CAPACITY) {
-        memcpy(record_of(header)->trace_id, &state->pool, sizeof state->pool);
+        pool_link(header, state->pool);
         state->pool = header;
         state->pooled++;
         return;
     }
-    free(header);
+    pthread_mutex_lock(&registry_lock);
+    pool_link(header, spare_blocks);
+    spare_blocks = header;
+    __atomic_store_n(&spare_count, spare_count + 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void *__attribute__((noinline)) block_take_spare(void) {
+    void *block = NULL;
+    if (__atomic_load_n(&spare_count, __ATOMIC_RELAXED) != 0) {
+        pthread_mutex_lock(&registry_lock);
+        if (spare_blocks != NULL) {
+            block = spare_blocks;
+            spare_blocks = pool_next(block);
+            __atomic_store_n(&spare_count, spare_count - 1, __ATOMIC_RELAXED);
+        }
+        pthread_mutex_unlock(&registry_lock);
+    }
+    if (block == NULL) {
+        block = malloc(BLOCK_SIZE);
+        if (block != NULL) {
+            __atomic_store_n(&((record_header *)block)->word, (uint64_t)RECORD_FREED, __ATOMIC_RELAXED);
+        }
+    }
+    return block;
 }
 
 otel_thread_ctx_record *otel_thread_ctx_record_new_user(uintptr_t user) {
@@ -140,20 +259,19 @@ otel_thread_ctx_record *otel_thread_ctx_record_new_user(uintptr_t user) {
         state->pool = pool_next(block);
         state->pooled--;
     } else {
-        block = malloc(BLOCK_SIZE);
+        block = block_take_spare();
         if (block == NULL) {
             return NULL;
         }
     }
-    /* Only the header is cleared: attribute bytes past attrs_data_size are never read. The bookkeeping fields are
-     * stored atomically because a late release on another thread may still look at a reused block (see try_free). */
+    /* Only the header is cleared: attribute bytes past attrs_data_size are never read. The header's fields are stored
+     * atomically: a thread with a stale pointer may read them (it then sees another generation, or another user). */
     record_header *header = (record_header *)block;
     header->owner = state != NULL ? state->slot : otel_thread_ctx_shim_slot();
-    __atomic_store_n(&header->owner_attaches, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&header->shared_attaches, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&header->shared, 0, __ATOMIC_RELAXED);
     header->reserved = 0;
     __atomic_store_n(&header->user, user, __ATOMIC_RELAXED);
-    __atomic_store_n(&header->state, RECORD_LIVE, __ATOMIC_RELAXED);
+    __atomic_store_n(&header->word, with_state(load_word(header), RECORD_LIVE), __ATOMIC_RELAXED);
     otel_thread_ctx_record *record = record_of(block);
     memset(record, 0, OTEL_THREAD_CTX_HEADER_SIZE);
     record->valid = 1;
@@ -167,7 +285,7 @@ otel_thread_ctx_record *otel_thread_ctx_record_new(void) {
 void otel_thread_ctx_record_free(otel_thread_ctx_record *record) {
     if (record != NULL) {
         record_header *header = header_of(record);
-        __atomic_store_n(&header->state, RECORD_FREED, __ATOMIC_RELAXED);
+        __atomic_store_n(&header->word, freed_word(load_word(header)), __ATOMIC_RELAXED);
         block_release(header);
     }
 }
@@ -310,80 +428,129 @@ static inline void copy_small(uint8_t *destination, const uint8_t *source, size_
     }
 }
 
-static void try_free(record_header *header) {
-    if (__atomic_load_n(&header->shared_attaches, __ATOMIC_SEQ_CST) == 0
-        && __atomic_load_n(&header->owner_attaches, __ATOMIC_SEQ_CST) == 0) {
-        uint32_t expected = RECORD_ORPHANED;
-        if (__atomic_compare_exchange_n(&header->state, &expected, RECORD_FREED, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
-            block_release(header);
+/* ---- Counted records: hazards instead of counts ---- */
+
+#define COLD __attribute__((noinline, cold))
+
+/* Threads whose hazards hold `record` now (under registry_lock). Without a barrier before it, a store a thread made just
+ * now may not be seen yet: the callers that decide a free run one first, or rely on a scan that did (see the proof). */
+static int32_t hazard_count(const otel_thread_ctx_record *record, const thread_state *except) {
+    int32_t count = 0;
+    for (const thread_state *state = states; state != NULL; state = state->next_state) {
+        if (state != except && (load_hazard(&state->counted) == record || load_hazard(&state->pending) == record)) {
+            count++;
         }
+    }
+    return count;
+}
+
+/* Frees a counted record whose word is `word` (caller holds registry_lock or is the only one who could). */
+static inline void counted_free(record_header *header, uint64_t word) {
+    __atomic_store_n(&header->word, freed_word(word), __ATOMIC_RELAXED);
+}
+
+/* The last thread protecting an orphan frees it. `seen` is the word read while the caller still protected it. */
+static void COLD release_orphan(record_header *header, uint64_t seen) {
+    uint64_t word;
+    /* The binding's orphan_end has not scanned yet: it decides (its scan, after the barrier, sees this release). */
+    while ((word = load_word(header)) == with_state(seen, RECORD_ORPHANING)) {
+        sched_yield();
+    }
+    if (word != with_state(seen, RECORD_ORPHANED)) {
+        return;
+    }
+    pthread_mutex_lock(&registry_lock);
+    int freed = load_word(header) == word && hazard_count(record_of(header), NULL) == 0;
+    if (freed) {
+        counted_free(header, word);
+    }
+    pthread_mutex_unlock(&registry_lock);
+    if (freed) {
+        block_release(header);
     }
 }
 
-/* One attach of `record` on the thread whose slot is `slot`. 0 when the record is not live. */
-static inline int count_attach(otel_thread_ctx_record *record, otel_thread_ctx_record **slot) {
+/* The calling thread dropped its hazard on `record` (seen: the word read while it held it). Plain loads only, unless the
+ * record is an orphan of the same generation. */
+static inline __attribute__((always_inline)) void release_check(otel_thread_ctx_record *record, uint64_t seen) {
+    FENCE();
     record_header *header = header_of(record);
-    if (header->owner == slot) {
-        int32_t count = header->owner_attaches;
-        __atomic_store_n(&header->owner_attaches, count + 1, __ATOMIC_RELAXED);
-        /* A disposer on another thread marks first, then runs a process-wide barrier, then reads the
-         * count: it sees this attach, or this load sees its mark. */
-        FENCE();
-        if (__atomic_load_n(&header->state, __ATOMIC_RELAXED) != RECORD_LIVE) {
-            __atomic_store_n(&header->owner_attaches, count, __ATOMIC_RELAXED);
-            return 0;
-        }
+    uint64_t word = load_word(header);
+    if (__builtin_expect((word >> STATE_BITS) == (seen >> STATE_BITS)
+                         && (state_of(word) == RECORD_ORPHANING || state_of(word) == RECORD_ORPHANED), 0)) {
+        release_orphan(header, seen);
+    }
+}
+
+/* The first attach on a thread other than the creator: one read-modify-write per record, then never again. The
+ * creator's Dispose reads the flag after marking the record, so it either sees the flag (and runs the barrier and the
+ * scan) or this thread's check after the fence sees the mark. */
+static void COLD mark_shared(record_header *header) {
+    __atomic_exchange_n(&header->shared, 1u, __ATOMIC_SEQ_CST);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+/* The record was not live (or not the expected one) after the pending hazard was published: wait out a Dispose in
+ * progress (it ends in a few microseconds: back to live, then attach; or freed, then give up). 1: attach. */
+static int COLD attach_wait(thread_state *state, otel_thread_ctx_record *record, uintptr_t expected, int check) {
+    record_header *header = header_of(record);
+    uint64_t first = load_word(header);
+    uint64_t word = first;
+    while (state_of(word) == RECORD_DISPOSING) {
+        sched_yield();
+        word = load_word(header);
+    }
+    if ((word >> STATE_BITS) == (first >> STATE_BITS) && state_of(word) == RECORD_LIVE
+        && (!check || __atomic_load_n(&header->user, __ATOMIC_RELAXED) == expected)) {
         return 1;
     }
-    __atomic_fetch_add(&header->shared_attaches, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&header->state, __ATOMIC_SEQ_CST) != RECORD_LIVE) {
-        __atomic_fetch_sub(&header->shared_attaches, 1, __ATOMIC_SEQ_CST);
-        return 0;
-    }
-    return 1;
+    store_hazard(&state->pending, NULL);
+    /* An orphan scan may have seen the pending hazard and left the free to the last one to drop it. */
+    release_check(record, first);
+    return 0;
 }
 
-/* The thread whose slot is `slot` stopped publishing `record`; frees an orphan at its last release. */
-static inline void release_attach(otel_thread_ctx_record *record, otel_thread_ctx_record **slot) {
-    record_header *header = header_of(record);
-    if (header->owner == slot) {
-        __atomic_store_n(&header->owner_attaches, header->owner_attaches - 1, __ATOMIC_RELAXED);
-    } else {
-        __atomic_fetch_sub(&header->shared_attaches, 1, __ATOMIC_SEQ_CST);
-    }
-    if (__atomic_load_n(&header->state, __ATOMIC_RELAXED) == RECORD_ORPHANED) {
-        __atomic_thread_fence(__ATOMIC_SEQ_CST);
-        try_free(header);
-    }
-}
-
-/* The thread published something else: the counted record it published before is released. */
-static inline uintptr_t release_counted(thread_state *state) {
+/* The thread published something else: the counted record it published before is released (plain stores). */
+static inline __attribute__((always_inline)) uintptr_t release_counted(thread_state *state) {
     otel_thread_ctx_record *counted = state->counted;
     if (counted == NULL) {
         return 0;
     }
-    state->counted = NULL;
-    uintptr_t user = __atomic_load_n(&header_of(counted)->user, __ATOMIC_RELAXED);
-    release_attach(counted, state->slot);
+    record_header *header = header_of(counted);
+    uint64_t seen = load_word(header);
+    uintptr_t user = __atomic_load_n(&header->user, __ATOMIC_RELAXED);
+    store_hazard(&state->counted, NULL);
+    release_check(counted, seen);
     return user;
 }
 
 static void thread_state_free(void *pointer) {
     thread_state *state = pointer;
-    /* The thread is exiting: nothing of it is published any more, and what it counted is released. */
+    /* The thread is exiting: nothing of it is published any more, and what it protected is released. */
     store_slot(state->slot, NULL);
     FENCE();
-    /* Forgotten first: what is released from here on is freed at once, and a later call on this thread (another
+    /* Forgotten first: what is released from here on goes to the spare list, and a later call on this thread (another
      * destructor) starts a fresh state instead of using this one. */
     *otel_thread_ctx_shim_state() = NULL;
     release_counted(state);
+    pthread_mutex_lock(&registry_lock);
+    if (state->previous_state != NULL) {
+        state->previous_state->next_state = state->next_state;
+    } else {
+        states = state->next_state;
+    }
+    if (state->next_state != NULL) {
+        state->next_state->previous_state = state->previous_state;
+    }
     void *block = state->pool;
     while (block != NULL) {
         void *next = pool_next(block);
-        free(block);
+        pool_link(block, spare_blocks);
+        spare_blocks = block;
+        __atomic_store_n(&spare_count, spare_count + 1, __ATOMIC_RELAXED);
         block = next;
     }
+    pthread_mutex_unlock(&registry_lock);
     free(state);
 }
 
@@ -410,7 +577,10 @@ int otel_thread_ctx_set(const uint8_t trace_id[16], const uint8_t span_id[8], ui
     return 0;
 }
 
-int otel_thread_ctx_attach_counted(otel_thread_ctx_record *record, uintptr_t *previous_user) {
+/* Attach, counted: no read-modify-write and no CPU barrier (the argument: docs/performance.md, "Shared records without
+ * atomics"). check: refuse unless the record's user value is `expected` (a binding's guard against a block that was
+ * disposed and reused meanwhile). */
+static inline __attribute__((always_inline)) int attach_counted(otel_thread_ctx_record *record, uintptr_t expected, int check, uintptr_t *previous_user) {
     if (record == NULL || previous_user == NULL) {
         return -1;
     }
@@ -418,17 +588,66 @@ int otel_thread_ctx_attach_counted(otel_thread_ctx_record *record, uintptr_t *pr
     if (state == NULL) {
         return -2;
     }
-    if (!count_attach(record, state->slot)) {
+    record_header *header = header_of(record);
+    otel_thread_ctx_record *previous = state->counted;
+    if (previous == record) {
+        /* Already published and protected by this thread: live, and still the same record. */
+        uintptr_t user = __atomic_load_n(&header->user, __ATOMIC_RELAXED);
+        if (check && user != expected) {
+            return -1;
+        }
+        FENCE();
+        store_slot(state->slot, record);
+        FENCE();
+        *previous_user = user;
+        return 0;
+    }
+    /* A binding's stale pointer to a block reused meanwhile is refused before it is even protected (so that it does not
+     * make the new record's Dispose refuse); the check after the hazard below is the one that counts. */
+    if (check && __atomic_load_n(&header->user, __ATOMIC_RELAXED) != expected) {
         return -1;
+    }
+    if (header->owner != state->slot && __atomic_load_n(&header->shared, __ATOMIC_RELAXED) == 0) {
+        mark_shared(header);
+    }
+    /* The hazard first, then the check: a Dispose that marked the record before this load is seen by it, one that marks
+     * it after scans after its barrier, which makes this store visible to the scan. */
+    store_hazard(&state->pending, record);
+    FENCE();
+    uint64_t word = load_word(header);
+    if (__builtin_expect(state_of(word) != RECORD_LIVE
+                         || (check && __atomic_load_n(&header->user, __ATOMIC_RELAXED) != expected), 0)) {
+        if (!attach_wait(state, record, expected, check)) {
+            return -1;
+        }
     }
     FENCE();
     store_slot(state->slot, record);
     FENCE();
-    /* Counted before the previous one is released: attaching the record already published keeps it
-     * counted once. */
-    *previous_user = release_counted(state);
-    state->counted = record;
+    uint64_t seen = 0;
+    uintptr_t user = 0;
+    if (previous != NULL) {
+        seen = load_word(header_of(previous));
+        user = __atomic_load_n(&header_of(previous)->user, __ATOMIC_RELAXED);
+    }
+    /* The new record is protected by counted before pending lets it go; the previous one is no longer published. */
+    store_hazard(&state->counted, record);
+    FENCE();
+    store_hazard(&state->pending, NULL);
+    *previous_user = user;
+    if (previous != NULL) {
+        release_check(previous, seen);
+    }
     return 0;
+}
+
+int otel_thread_ctx_attach_counted(otel_thread_ctx_record *record, uintptr_t *previous_user) {
+    return attach_counted(record, 0, 0, previous_user);
+}
+
+int otel_thread_ctx_attach_counted_checked(otel_thread_ctx_record *record, uintptr_t expected_user,
+                                           uintptr_t *previous_user) {
+    return attach_counted(record, expected_user, 1, previous_user);
 }
 
 uintptr_t otel_thread_ctx_clear(void) {
@@ -456,47 +675,150 @@ int32_t otel_thread_ctx_record_attach_count(const otel_thread_ctx_record *record
     if (record == NULL) {
         return 0;
     }
-    record_header *header = header_of(record);
-    return __atomic_load_n(&header->owner_attaches, __ATOMIC_SEQ_CST)
-           + __atomic_load_n(&header->shared_attaches, __ATOMIC_SEQ_CST);
+    int32_t count = 0;
+    pthread_mutex_lock(&registry_lock);
+    for (const thread_state *state = states; state != NULL; state = state->next_state) {
+        count += load_hazard(&state->counted) == record;
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return count;
 }
 
 int otel_thread_ctx_record_is_owner(const otel_thread_ctx_record *record) {
     return record != NULL && header_of(record)->owner == otel_thread_ctx_shim_slot();
 }
 
-int32_t otel_thread_ctx_record_dispose_begin(otel_thread_ctx_record *record) {
-    record_header *header = header_of(record);
-    uint32_t expected = RECORD_LIVE;
-    if (!__atomic_compare_exchange_n(&header->state, &expected, RECORD_DISPOSING, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+/* LIVE -> DISPOSING (the only transition two disposers could race for). */
+static inline int mark_disposing(record_header *header, uint64_t *word) {
+    *word = load_word(header);
+    return state_of(*word) == RECORD_LIVE
+           && __atomic_compare_exchange_n(&header->word, word, with_state(*word, RECORD_DISPOSING), 0,
+                                          __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+/* Marked DISPOSING by the caller: free it, or back to live when `publishers` threads still protect it. */
+static inline int32_t dispose_finish(record_header *header, uint64_t word, int32_t publishers) {
+    if (publishers > 0) {
+        __atomic_store_n(&header->word, word, __ATOMIC_SEQ_CST);
+        return publishers;
+    }
+    counted_free(header, word);
+    return 0;
+}
+
+/* The barrier and the scan over every thread's hazards. */
+static int32_t COLD dispose_scan(record_header *header, uint64_t word) {
+    pthread_mutex_lock(&registry_lock);
+    if (!process_barrier()) {
+        /* No process-wide barrier here (membarrier refused): the scan could miss a thread's hazard, so the block is
+         * never reused (leaked, left FREED of this generation: attaches refuse it, readers of a thread that still
+         * publishes it see it whole). */
+        __atomic_store_n(&header->word, with_state(word, RECORD_FREED), __ATOMIC_SEQ_CST);
+        pthread_mutex_unlock(&registry_lock);
+        return 0;
+    }
+    int32_t result = dispose_finish(header, word, hazard_count(record_of(header), NULL));
+    pthread_mutex_unlock(&registry_lock);
+    if (result == 0) {
+        block_release(header);
+    }
+    return result;
+}
+
+int32_t otel_thread_ctx_record_dispose(otel_thread_ctx_record *record) {
+    if (record == NULL) {
         return -1;
     }
-    int32_t shared = __atomic_load_n(&header->shared_attaches, __ATOMIC_SEQ_CST);
-    if (shared > 0) {
-        __atomic_store_n(&header->state, RECORD_LIVE, __ATOMIC_SEQ_CST);
-        return shared;
+    record_header *header = header_of(record);
+    uint64_t word;
+    if (!mark_disposing(header, &word)) {
+        return -1;
     }
-    return 0;
+    /* The mark is a sequentially consistent read-modify-write (a full barrier: lock cmpxchg, casal), and the flag is read
+     * with a sequentially consistent load after it: no separate fence. Only the creator's own hazards can hold a record no other thread ever tried to attach: no barrier, no lock. */
+    if (header->owner == otel_thread_ctx_shim_slot() && __atomic_load_n(&header->shared, __ATOMIC_SEQ_CST) == 0) {
+        thread_state *state = *otel_thread_ctx_shim_state();
+        int32_t result = dispose_finish(header, word, state != NULL && state->counted == record);
+        if (result == 0) {
+            block_release(header);
+        }
+        return result;
+    }
+    return dispose_scan(header, word);
+}
+
+int32_t otel_thread_ctx_record_dispose_begin(otel_thread_ctx_record *record) {
+    record_header *header = header_of(record);
+    uint64_t word;
+    if (!mark_disposing(header, &word)) {
+        return -1;
+    }
+    pthread_mutex_lock(&registry_lock);
+    /* Without a barrier (membarrier refused) the scan is not to be trusted: refused, as if another thread published it. */
+    int32_t others = process_barrier() ? hazard_count(record, *otel_thread_ctx_shim_state()) : 1;
+    if (others > 0) {
+        __atomic_store_n(&header->word, word, __ATOMIC_SEQ_CST);
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return others;
 }
 
 int32_t otel_thread_ctx_record_dispose_end(otel_thread_ctx_record *record) {
     record_header *header = header_of(record);
-    if (__atomic_load_n(&header->owner_attaches, __ATOMIC_SEQ_CST) > 0) {
-        __atomic_store_n(&header->state, RECORD_LIVE, __ATOMIC_SEQ_CST);
-        return 1;
+    uint64_t word = with_state(load_word(header), RECORD_LIVE);
+    thread_state *state = *otel_thread_ctx_shim_state();
+    int32_t result = dispose_finish(header, word, state != NULL && state->counted == record);
+    if (result == 0) {
+        block_release(header);
     }
-    __atomic_store_n(&header->state, RECORD_FREED, __ATOMIC_SEQ_CST);
-    block_release(header);
-    return 0;
+    return result != 0;
 }
 
 void otel_thread_ctx_record_orphan_begin(otel_thread_ctx_record *record) {
     record_header *header = header_of(record);
     __atomic_store_n(&header->user, 0, __ATOMIC_SEQ_CST);
-    __atomic_store_n(&header->state, RECORD_ORPHANED, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&header->word, with_state(load_word(header), RECORD_ORPHANING), __ATOMIC_SEQ_CST);
 }
 
 void otel_thread_ctx_record_orphan_end(otel_thread_ctx_record *record) {
+    /* The caller ran a process-wide barrier since orphan_begin: the scan sees every hazard that could still hold it, and
+     * every thread that drops one from here on sees the mark and comes through release_orphan. */
+    record_header *header = header_of(record);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    try_free(header_of(record));
+    pthread_mutex_lock(&registry_lock);
+    uint64_t word = load_word(header);
+    int freed = 0;
+    if (state_of(word) == RECORD_ORPHANING) {
+        freed = hazard_count(record, NULL) == 0;
+        if (freed) {
+            counted_free(header, word);
+        } else {
+            __atomic_store_n(&header->word, with_state(word, RECORD_ORPHANED), __ATOMIC_SEQ_CST);
+        }
+    }
+    pthread_mutex_unlock(&registry_lock);
+    if (freed) {
+        block_release(header);
+    }
+}
+
+void otel_thread_ctx_records_orphan(otel_thread_ctx_record *const *records, size_t count) {
+    if (records == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        otel_thread_ctx_record_orphan_begin(records[i]);
+    }
+    if (!process_barrier()) {
+        /* No barrier: the scan could miss a thread, so none of them is ever reused (leaked, FREED of this generation);
+         * threads waiting for the scan stop waiting. */
+        for (size_t i = 0; i < count; i++) {
+            record_header *header = header_of(records[i]);
+            __atomic_store_n(&header->word, with_state(load_word(header), RECORD_FREED), __ATOMIC_SEQ_CST);
+        }
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        otel_thread_ctx_record_orphan_end(records[i]);
+    }
 }

@@ -35,34 +35,18 @@ internal static unsafe partial class NativeApi
     internal static nint RecordNewUser(nuint size) => IsStaticallyLinked ? Direct.RecordNewUser(size) : RecordNewUserPtr(size);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static int RecordDisposeBegin(nint record) => IsStaticallyLinked ? Direct.RecordDisposeBegin(record) : RecordDisposeBeginPtr(record);
+    internal static int RecordDispose(nint record) => IsStaticallyLinked ? Direct.RecordDispose(record) : RecordDisposePtr(record);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static int RecordDisposeEnd(nint record) => IsStaticallyLinked ? Direct.RecordDisposeEnd(record) : RecordDisposeEndPtr(record);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void RecordOrphanBegin(nint record)
+    internal static void RecordsOrphan(nint* records, nuint count)
     {
         if (IsStaticallyLinked)
         {
-            Direct.RecordOrphanBegin(record);
+            Direct.RecordsOrphan(records, count);
         }
         else
         {
-            RecordOrphanBeginPtr(record);
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void RecordOrphanEnd(nint record)
-    {
-        if (IsStaticallyLinked)
-        {
-            Direct.RecordOrphanEnd(record);
-        }
-        else
-        {
-            RecordOrphanEndPtr(record);
+            RecordsOrphanPtr(records, count);
         }
     }
 
@@ -70,7 +54,7 @@ internal static unsafe partial class NativeApi
     internal static int Set(byte* traceId, byte* spanId, byte flags, byte* attributes, nuint length) => IsStaticallyLinked ? Direct.Set(traceId, spanId, flags, attributes, length) : SetPtr(traceId, spanId, flags, attributes, length);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static int AttachCounted(nint record, nuint* previous) => IsStaticallyLinked ? Direct.AttachCounted(record, previous) : AttachCountedPtr(record, previous);
+    internal static int AttachCounted(nint record, nuint expected, nuint* previous) => IsStaticallyLinked ? Direct.AttachCounted(record, expected, previous) : AttachCountedPtr(record, expected, previous);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static nuint Clear() => IsStaticallyLinked ? Direct.Clear() : ClearPtr();
@@ -143,27 +127,20 @@ internal static unsafe partial class NativeApi
         [SuppressGCTransition]
         internal static partial nint RecordNewUser(nuint size);
 
-        [LibraryImport(LibraryName, EntryPoint = "otel_thread_ctx_record_dispose_begin")]
+        [LibraryImport(LibraryName, EntryPoint = "otel_thread_ctx_record_dispose")]
         [SuppressGCTransition]
-        internal static partial int RecordDisposeBegin(nint record);
+        internal static partial int RecordDispose(nint record);
 
-        [LibraryImport(LibraryName, EntryPoint = "otel_thread_ctx_record_dispose_end")]
-        [SuppressGCTransition]
-        internal static partial int RecordDisposeEnd(nint record);
-
-        [LibraryImport(LibraryName, EntryPoint = "otel_thread_ctx_record_orphan_begin")]
-        internal static partial void RecordOrphanBegin(nint record);
-
-        [LibraryImport(LibraryName, EntryPoint = "otel_thread_ctx_record_orphan_end")]
-        internal static partial void RecordOrphanEnd(nint record);
+        [LibraryImport(LibraryName, EntryPoint = "otel_thread_ctx_records_orphan")]
+        internal static partial void RecordsOrphan(nint* records, nuint count);
 
         [LibraryImport(LibraryName, EntryPoint = "otel_thread_ctx_set")]
         [SuppressGCTransition]
         internal static partial int Set(byte* traceId, byte* spanId, byte flags, byte* attributes, nuint length);
 
-        [LibraryImport(LibraryName, EntryPoint = "otel_thread_ctx_attach_counted")]
+        [LibraryImport(LibraryName, EntryPoint = "otel_thread_ctx_attach_counted_checked")]
         [SuppressGCTransition]
-        internal static partial int AttachCounted(nint record, nuint* previous);
+        internal static partial int AttachCounted(nint record, nuint expected, nuint* previous);
 
         [LibraryImport(LibraryName, EntryPoint = "otel_thread_ctx_clear")]
         [SuppressGCTransition]

@@ -37,16 +37,18 @@ internal static unsafe partial class NativeApi
     // stores); only a pool miss calls malloc or free, which are short and never wait for the runtime. So no GC
     // transition either: it cost three transitions per new + Dispose, more than the work itself.
     private static readonly delegate* unmanaged[SuppressGCTransition]<nuint, nint> RecordNewUserPtr;
-    private static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordDisposeBeginPtr;
-    private static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordDisposeEndPtr;
+    // One call: on the creating thread of a record no other thread attached, a few stores; otherwise a membarrier
+    // (microseconds) and a scan of the threads under the library's lock, which never waits for the runtime.
+    private static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordDisposePtr;
 
     // Orphaning, off the hot path (the registry's sweep, after a collection): with the GC transition.
-    private static readonly delegate* unmanaged<nint, void> RecordOrphanBeginPtr;
-    private static readonly delegate* unmanaged<nint, void> RecordOrphanEndPtr;
+    // One call for the whole batch, the barrier included: a thread releasing an orphan waits for the end step, which
+    // must not wait for a collection in turn.
+    private static readonly delegate* unmanaged<nint*, nuint, void> RecordsOrphanPtr;
 
     // Short, non-blocking calls: no GC transition, so that the inline build's gain reaches C#.
     private static readonly delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, byte*, nuint, int> SetPtr;
-    private static readonly delegate* unmanaged[SuppressGCTransition]<nint, nuint*, int> AttachCountedPtr;
+    private static readonly delegate* unmanaged[SuppressGCTransition]<nint, nuint, nuint*, int> AttachCountedPtr;
     private static readonly delegate* unmanaged[SuppressGCTransition]<nuint> ClearPtr;
     private static readonly delegate* unmanaged[SuppressGCTransition]<nuint> CurrentUserPtr;
     private static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordAttachCountPtr;
@@ -83,9 +85,9 @@ internal static unsafe partial class NativeApi
             string[] names =
             [
                 "otel_thread_ctx_v1",
-                "otel_thread_ctx_record_new_user", "otel_thread_ctx_record_dispose_begin", "otel_thread_ctx_record_dispose_end",
-                "otel_thread_ctx_record_orphan_begin", "otel_thread_ctx_record_orphan_end",
-                "otel_thread_ctx_set", "otel_thread_ctx_attach_counted", "otel_thread_ctx_clear", "otel_thread_ctx_current_user",
+                "otel_thread_ctx_record_new_user", "otel_thread_ctx_record_dispose",
+                "otel_thread_ctx_records_orphan",
+                "otel_thread_ctx_set", "otel_thread_ctx_attach_counted_checked", "otel_thread_ctx_clear", "otel_thread_ctx_current_user",
                 "otel_thread_ctx_record_attach_count", "otel_thread_ctx_record_is_owner",
                 "otel_thread_ctx_record_set_ids", "otel_thread_ctx_record_clear_attrs", "otel_thread_ctx_record_add_attr",
                 "otel_thread_ctx_update_begin", "otel_thread_ctx_update_end", "otel_thread_ctx_update_ids", "otel_thread_ctx_read_current",
@@ -98,23 +100,21 @@ internal static unsafe partial class NativeApi
             }
 
             RecordNewUserPtr = (delegate* unmanaged[SuppressGCTransition]<nuint, nint>)exports[1];
-            RecordDisposeBeginPtr = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[2];
-            RecordDisposeEndPtr = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[3];
-            RecordOrphanBeginPtr = (delegate* unmanaged<nint, void>)exports[4];
-            RecordOrphanEndPtr = (delegate* unmanaged<nint, void>)exports[5];
-            SetPtr = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, byte*, nuint, int>)exports[6];
-            AttachCountedPtr = (delegate* unmanaged[SuppressGCTransition]<nint, nuint*, int>)exports[7];
-            ClearPtr = (delegate* unmanaged[SuppressGCTransition]<nuint>)exports[8];
-            CurrentUserPtr = (delegate* unmanaged[SuppressGCTransition]<nuint>)exports[9];
-            RecordAttachCountPtr = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[10];
-            RecordIsOwnerPtr = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[11];
-            RecordSetIdsPtr = (delegate* unmanaged[SuppressGCTransition]<nint, byte*, byte*, byte, void>)exports[12];
-            RecordClearAttrsPtr = (delegate* unmanaged[SuppressGCTransition]<nint, void>)exports[13];
-            RecordAddAttrPtr = (delegate* unmanaged[SuppressGCTransition]<nint, byte, byte*, nuint, int>)exports[14];
-            UpdateBeginPtr = (delegate* unmanaged[SuppressGCTransition]<nint>)exports[15];
-            UpdateEndPtr = (delegate* unmanaged[SuppressGCTransition]<void>)exports[16];
-            UpdateIdsPtr = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, int>)exports[17];
-            ReadCurrentPtr = (delegate* unmanaged[SuppressGCTransition]<byte*, nuint, nuint>)exports[18];
+            RecordDisposePtr = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[2];
+            RecordsOrphanPtr = (delegate* unmanaged<nint*, nuint, void>)exports[3];
+            SetPtr = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, byte*, nuint, int>)exports[4];
+            AttachCountedPtr = (delegate* unmanaged[SuppressGCTransition]<nint, nuint, nuint*, int>)exports[5];
+            ClearPtr = (delegate* unmanaged[SuppressGCTransition]<nuint>)exports[6];
+            CurrentUserPtr = (delegate* unmanaged[SuppressGCTransition]<nuint>)exports[7];
+            RecordAttachCountPtr = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[8];
+            RecordIsOwnerPtr = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[9];
+            RecordSetIdsPtr = (delegate* unmanaged[SuppressGCTransition]<nint, byte*, byte*, byte, void>)exports[10];
+            RecordClearAttrsPtr = (delegate* unmanaged[SuppressGCTransition]<nint, void>)exports[11];
+            RecordAddAttrPtr = (delegate* unmanaged[SuppressGCTransition]<nint, byte, byte*, nuint, int>)exports[12];
+            UpdateBeginPtr = (delegate* unmanaged[SuppressGCTransition]<nint>)exports[13];
+            UpdateEndPtr = (delegate* unmanaged[SuppressGCTransition]<void>)exports[14];
+            UpdateIdsPtr = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, int>)exports[15];
+            ReadCurrentPtr = (delegate* unmanaged[SuppressGCTransition]<byte*, nuint, nuint>)exports[16];
             Loaded = true;
         }
 #pragma warning disable CA1031 // the no-op guarantee: whatever loading throws, the API stays usable and does nothing

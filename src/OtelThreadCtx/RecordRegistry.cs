@@ -207,16 +207,21 @@ internal static unsafe class RecordRegistry
             return 0;
         }
 
-        foreach (var (_, native) in lost)
+        // One native call: orphaning marks, runs the process-wide barrier (creating threads' plain-store hazards become
+        // visible) and scans, with nothing in between that a collection could stop.
+        var natives = new nint[lost.Count];
+        for (var i = 0; i < natives.Length; i++)
         {
-            NativeApi.RecordOrphanBegin(native);
+            natives[i] = lost[i].Native;
         }
 
-        // Creating threads count their attaches with plain writes: make them visible before the counts are read.
-        Interlocked.MemoryBarrierProcessWide();
-        foreach (var (slot, native) in lost)
+        fixed (nint* records = natives)
         {
-            NativeApi.RecordOrphanEnd(native);
+            NativeApi.RecordsOrphan(records, (nuint)natives.Length);
+        }
+
+        foreach (var (slot, _) in lost)
+        {
             slot.Native = 0;
         }
 

@@ -99,8 +99,9 @@ public static unsafe class ThreadContext
     }
 
     /// <summary>Publishes <paramref name="record"/> on this thread (null detaches) and returns the shared record published
-    /// before (null when there was none, or when <c>Set</c> had published). The library counts the attach: on the thread
-    /// that created the record with a plain write, elsewhere with one atomic operation.</summary>
+    /// before (null when there was none, or when <c>Set</c> had published). No atomic operation on any thread: the thread
+    /// protects the record in its own native state with plain stores, and <c>Dispose</c> pays for the check instead
+    /// (docs/performance.md).</summary>
     /// <exception cref="ObjectDisposedException">The record was disposed.</exception>
     public static ThreadContextRecord? Attach(ThreadContextRecord? record)
     {
@@ -115,7 +116,7 @@ public static unsafe class ThreadContext
         }
 
         nuint previous;
-        if (NativeApi.AttachCounted(record.Handle, &previous) == -1)
+        if (NativeApi.AttachCounted(record.Handle, record.UserValue, &previous) == -1)
         {
             throw new ObjectDisposedException(nameof(ThreadContextRecord));
         }

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace OtelThreadCtx;
 
@@ -25,9 +27,9 @@ public sealed unsafe class ThreadContextRecord : IDisposable
     /// <summary>This record's entry in <see cref="RecordRegistry"/>; the native record carries its value.</summary>
     private RecordRegistry.Slot? slot;
 
-    /// <summary>The creating thread's <see cref="RecordRegistry.ThreadToken"/>: the native library counts that thread's
-    /// attaches with plain writes.</summary>
-    private RecordRegistry.SlotCache? creator;
+    /// <summary>The value the native record carries while this record owns it (never changed: an attach checks it, so a
+    /// native block that was disposed and reused for another record meanwhile is refused).</summary>
+    private nuint user;
 
     /// <summary>The registry generation of this record's handle (checked when the handle is resolved; 0 once released).</summary>
     internal ushort RegistrationGeneration;
@@ -39,7 +41,7 @@ public sealed unsafe class ThreadContextRecord : IDisposable
     {
         if (NativeApi.IsAvailable)
         {
-            var s = RecordRegistry.Register(this, out var thread);
+            var s = RecordRegistry.Register(this, out _);
             var h = NativeApi.RecordNewUser(s.Value);
             if (h == 0)
             {
@@ -49,7 +51,7 @@ public sealed unsafe class ThreadContextRecord : IDisposable
 
             handle = h;
             slot = s;
-            creator = thread;
+            user = s.Value;
             RecordRegistry.Track(s, h);
         }
     }
@@ -63,9 +65,12 @@ public sealed unsafe class ThreadContextRecord : IDisposable
     }
 
     /// <summary>The value the native record carries (what <see cref="RecordRegistry.Resolve"/> takes), 0 when none.</summary>
-    internal nuint Registration => slot is { } s && handle != 0 ? s.Value : 0;
+    internal nuint Registration => handle != 0 ? user : 0;
 
     internal nint Handle => handle;
+
+    /// <summary>The value the native record carries (see <see cref="user"/>).</summary>
+    internal nuint UserValue => user;
 
     /// <summary>How many threads publish this record now.</summary>
     public int AttachCount => handle is var h and not 0 ? NativeApi.RecordAttachCount(h) : 0;
@@ -74,13 +79,16 @@ public sealed unsafe class ThreadContextRecord : IDisposable
     public bool IsDisposed => handle == 0 && NativeApi.IsAvailable;
 
     /// <summary>Sets trace id, span id and W3C trace flags.</summary>
+    /// <remarks>Ids, flags and attributes are written from here straight into the native record (its layout is the
+    /// OTEP's): no native call. As with the C API, edit a record that is published only inside
+    /// <see cref="ThreadContext.BeginUpdate"/>.</remarks>
     public void SetIds(ActivityTraceId traceId, ActivitySpanId spanId, ActivityTraceFlags flags)
     {
-        Span<byte> trace = stackalloc byte[16];
-        Span<byte> span = stackalloc byte[8];
-        traceId.CopyTo(trace);
-        spanId.CopyTo(span);
-        SetIds(trace, span, (byte)flags);
+        var h = handle;
+        if (h != 0)
+        {
+            Write((byte*)h, HexIds.TraceId(traceId), HexIds.SpanId(spanId), (byte)flags);
+        }
     }
 
     /// <summary>Sets raw ids: 16 bytes of trace id, 8 of span id.</summary>
@@ -96,60 +104,71 @@ public sealed unsafe class ThreadContextRecord : IDisposable
             throw new ArgumentException("A span id is 8 bytes.", nameof(spanId));
         }
 
-        if (handle == 0)
+        var h = handle;
+        if (h != 0)
         {
-            return;
+            Write((byte*)h, Vector128.Create(traceId), MemoryMarshal.Read<ulong>(spanId), traceFlags);
         }
+    }
 
-        fixed (byte* t = traceId)
-        fixed (byte* s = spanId)
-        {
-            NativeApi.RecordSetIds(handle, t, s, traceFlags);
-        }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Write(byte* record, Vector128<byte> traceId, ulong spanId, byte flags)
+    {
+        Unsafe.WriteUnaligned(record + RecordLayout.TraceIdOffset, traceId);
+        Unsafe.WriteUnaligned(record + RecordLayout.SpanIdOffset, spanId);
+        record[RecordLayout.TraceFlagsOffset] = flags;
     }
 
     /// <summary>Removes every attribute.</summary>
     public void ClearAttributes()
     {
-        if (handle != 0)
+        var h = handle;
+        if (h != 0)
         {
-            NativeApi.RecordClearAttrs(handle);
+            Volatile.Write(ref *(ushort*)((byte*)h + RecordLayout.AttrsSizeOffset), 0);
         }
     }
 
     /// <summary>Appends an attribute; a value over 255 UTF-8 bytes is cut at a character boundary.</summary>
-    [SkipLocalsInit] // the entry buffer: only the bytes the encoder writes are passed on
     public AttributeResult AddAttribute(ThreadContextKey key, ReadOnlySpan<char> value)
     {
-        Span<byte> entry = stackalloc byte[2 + MaxValueLength];
-        var used = 0;
-        var result = AttributeEncoding.Append(entry, ref used, key.Index, value);
-        return AppendEntry(entry[..used], result);
-    }
-
-    /// <summary>Appends an attribute from UTF-8 bytes; over 255 bytes it is cut (at a UTF-8 boundary).</summary>
-    [SkipLocalsInit] // the entry buffer: only the bytes the encoder writes are passed on
-    public AttributeResult AddAttribute(ThreadContextKey key, ReadOnlySpan<byte> utf8Value)
-    {
-        Span<byte> entry = stackalloc byte[2 + MaxValueLength];
-        var used = 0;
-        var result = AttributeEncoding.Append(entry, ref used, key.Index, utf8Value);
-        return AppendEntry(entry[..used], result);
-    }
-
-    /// <summary>Hands one encoded entry to the library, which appends it (entry first, then the size that shows it).</summary>
-    private AttributeResult AppendEntry(ReadOnlySpan<byte> entry, AttributeResult encoded)
-    {
-        if (handle == 0)
+        var h = handle;
+        if (h == 0)
         {
             return AttributeResult.Unsupported;
         }
 
-        fixed (byte* v = entry)
+        var used = (int)*AttrsSize(h);
+        return Commit(h, AttributeEncoding.Append(Attributes(h), ref used, key.Index, value), used);
+    }
+
+    /// <summary>Appends an attribute from UTF-8 bytes; over 255 bytes it is cut (at a UTF-8 boundary).</summary>
+    public AttributeResult AddAttribute(ThreadContextKey key, ReadOnlySpan<byte> utf8Value)
+    {
+        var h = handle;
+        if (h == 0)
         {
-            var status = NativeApi.RecordAddAttr(handle, v[0], v + 2, v[1]);
-            return status == 0 ? encoded : AttributeResult.Dropped;
+            return AttributeResult.Unsupported;
         }
+
+        var used = (int)*AttrsSize(h);
+        return Commit(h, AttributeEncoding.Append(Attributes(h), ref used, key.Index, utf8Value), used);
+    }
+
+    private static ushort* AttrsSize(nint record) => (ushort*)((byte*)record + RecordLayout.AttrsSizeOffset);
+
+    private static Span<byte> Attributes(nint record) => new((byte*)record + RecordLayout.HeaderSize, RecordLayout.AttrsCapacity);
+
+    /// <summary>The entry is written in place: the size that makes it visible grows after it (a release store, so neither
+    /// the JIT nor the CPU moves the entry's bytes past it).</summary>
+    private static AttributeResult Commit(nint record, AttributeResult result, int used)
+    {
+        if (result is AttributeResult.Written or AttributeResult.Truncated)
+        {
+            Volatile.Write(ref *AttrsSize(record), (ushort)used);
+        }
+
+        return result;
     }
 
     /// <summary>Frees the native record.</summary>
@@ -162,34 +181,22 @@ public sealed unsafe class ThreadContextRecord : IDisposable
             return;
         }
 
-        // Marks the record disposing unless another thread publishes it; a concurrent Dispose (-1) has it in hand.
-        var others = NativeApi.RecordDisposeBegin(h);
-        if (others != 0)
+        // One native call: on the creating thread, for a record no other thread ever attached, a few stores; otherwise the
+        // library runs a process-wide barrier and scans which threads publish it (docs/performance.md). -1: another
+        // Dispose has it in hand.
+        var result = NativeApi.RecordDispose(h);
+        if (result != 0)
         {
-            if (others > 0)
+            if (result > 0)
             {
-                throw StillAttached(others);
+                throw StillAttached(result);
             }
 
             return;
         }
 
-        // Another thread than the creator (the token is this thread's own object, kept alive by the record, so it is
-        // never another thread's): the creator's plain-write counts need a barrier before they are read.
-        var thread = RecordRegistry.ThreadToken;
-        if (!ReferenceEquals(creator, thread))
-        {
-            // The creating thread counts its attaches with plain writes: make them visible here before they are read.
-            Interlocked.MemoryBarrierProcessWide();
-        }
-
-        if (NativeApi.RecordDisposeEnd(h) != 0)
-        {
-            throw StillAttached(1);
-        }
-
         Volatile.Write(ref handle, 0);
-        RecordRegistry.Release(slot!, this, thread);
+        RecordRegistry.Release(slot!, this, RecordRegistry.ThreadToken);
     }
 
     private static InvalidOperationException StillAttached(int count) => new(

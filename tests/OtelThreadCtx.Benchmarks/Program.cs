@@ -180,8 +180,9 @@ public static class Program
         }
 
         sb.AppendLine();
-        sb.AppendLine("Native harness, the shared-record attach the .NET API makes (counted: the library keeps how many threads publish " +
-                      "the record, so that Dispose is refused and nothing is freed while published) next to the plain C attach:");
+        sb.AppendLine("Native harness, the shared-record attach the .NET API makes (counted: each thread protects the record it publishes " +
+                      "with plain stores to its own state, so that Dispose is refused and nothing is freed while published; Dispose pays a " +
+                      "barrier and a scan) next to the plain C attach:");
         sb.AppendLine();
         sb.AppendLine("| native | default | inline |");
         sb.AppendLine("| --- | ---: | ---: |");

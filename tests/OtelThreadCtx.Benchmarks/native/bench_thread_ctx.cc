@@ -47,14 +47,13 @@ void SingleSwapCounted(benchmark::State& state) {
         otel_thread_ctx_record_set_ids(record, kTrace, kSpan, 1);
         otel_thread_ctx_record_add_attr(record, 0, kValue, sizeof kValue);
         otel_thread_ctx_attach_counted(record, &previous);
-        if (published != nullptr && otel_thread_ctx_record_dispose_begin(published) == 0) {
-            otel_thread_ctx_record_dispose_end(published);
+        if (published != nullptr) {
+            otel_thread_ctx_record_dispose(published);
         }
         published = record;
     }
     otel_thread_ctx_clear();
-    otel_thread_ctx_record_dispose_begin(published);
-    otel_thread_ctx_record_dispose_end(published);
+    otel_thread_ctx_record_dispose(published);
 }
 
 void MultiSwap(benchmark::State& state) {
@@ -113,8 +112,7 @@ void MultiSwapCounted(benchmark::State& state) {
     }
     otel_thread_ctx_clear();
     for (auto* r : records) {
-        otel_thread_ctx_record_dispose_begin(r);
-        otel_thread_ctx_record_dispose_end(r);
+        otel_thread_ctx_record_dispose(r);
     }
 }
 
@@ -125,8 +123,7 @@ void AttachDetachCounted(benchmark::State& state) {
         benchmark::DoNotOptimize(otel_thread_ctx_attach_counted(record, &previous));
         benchmark::DoNotOptimize(otel_thread_ctx_clear());
     }
-    otel_thread_ctx_record_dispose_begin(record);
-    otel_thread_ctx_record_dispose_end(record);
+    otel_thread_ctx_record_dispose(record);
 }
 
 void SetIds(benchmark::State& state) { SetIdsImpl(state, false); }

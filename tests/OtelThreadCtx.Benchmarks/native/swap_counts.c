@@ -41,8 +41,7 @@ static void *(*attach)(void *);
 static void *(*detach)(void);
 static int (*attach_counted)(void *, uintptr_t *);
 static uintptr_t (*clear)(void);
-static int32_t (*dispose_begin)(void *);
-static int32_t (*dispose_end)(void *);
+static int32_t (*dispose)(void *);
 
 static void *(*peer_new)(const uint8_t *, const uint8_t *, const uint8_t *);
 static void *(*peer_attach)(void *);
@@ -67,8 +66,8 @@ static void counted_swaps(long n) {
         static void *published;
         uintptr_t previous_user = 0;
         attach_counted(record, &previous_user);
-        if (published != NULL && dispose_begin(published) == 0) {
-            dispose_end(published);
+        if (published != NULL) {
+            dispose(published);
         }
         published = record;
     }
@@ -119,8 +118,7 @@ int main(int argc, char **argv) {
     detach = need("otel_thread_ctx_detach");
     attach_counted = need("otel_thread_ctx_attach_counted");
     clear = need("otel_thread_ctx_clear");
-    dispose_begin = need("otel_thread_ctx_record_dispose_begin");
-    dispose_end = need("otel_thread_ctx_record_dispose_end");
+    dispose = need("otel_thread_ctx_record_dispose");
     if (strcmp(argv[1], "plain") == 0) {
         plain_swaps(1000);
         measure(plain_swaps, n);

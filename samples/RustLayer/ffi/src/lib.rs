@@ -50,6 +50,7 @@ extern "C" {
     fn otel_thread_ctx_shim_state() -> *mut *mut core::ffi::c_void;
     fn aligned_alloc(alignment: usize, size: usize) -> *mut core::ffi::c_void;
     fn free(pointer: *mut core::ffi::c_void);
+    fn syscall(number: i64, ...) -> i64;
     fn pthread_once(once: *mut i32, init: extern "C" fn()) -> i32;
     fn pthread_key_create(key: *mut u32, destructor: Option<unsafe extern "C" fn(*mut core::ffi::c_void)>) -> i32;
     fn pthread_setspecific(key: u32, value: *const core::ffi::c_void) -> i32;
@@ -111,20 +112,67 @@ unsafe fn header_of(record: *const Record) -> *mut Header {
 /// exhausted.
 #[no_mangle]
 pub extern "C" fn otel_thread_ctx_record_new_user(user: usize) -> *mut Record {
-    // SAFETY: a fresh block of BLOCK_SIZE bytes, 64-byte aligned, zeroed before use; nobody else sees it yet.
+    // SAFETY: a released block (nobody publishes it) or a fresh one of BLOCK_SIZE bytes, 64-byte aligned; the header's
+    // counters and state are stored atomically (a thread with a stale pointer may still touch them), the record zeroed.
     unsafe {
-        let block = aligned_alloc(64, BLOCK_SIZE).cast::<u8>();
+        let mut block = spare_take();
         if block.is_null() {
-            return ptr::null_mut();
+            block = aligned_alloc(64, BLOCK_SIZE).cast::<u8>();
+            if block.is_null() {
+                return ptr::null_mut();
+            }
+            ptr::write_bytes(block, 0, HEADER_SIZE_BYTES);
         }
-        ptr::write_bytes(block, 0, HEADER_SIZE_BYTES + RECORD_SIZE);
         let header = block.cast::<Header>();
-        (*header).owner = slot();
-        (*header).user = AtomicUsize::new(user);
         let record = block.add(HEADER_SIZE_BYTES).cast::<Record>();
+        ptr::write_bytes(record.cast::<u8>(), 0, RECORD_SIZE);
+        (*header).owner = slot();
+        (*header).owner_attaches.store(0, Ordering::Relaxed);
+        (*header).shared_attaches.store(0, Ordering::Relaxed);
+        (*header).user.store(user, Ordering::Relaxed);
+        (*header).state.store(LIVE, Ordering::SeqCst);
         (*record).valid = 1;
         record
     }
+}
+
+/// Released record blocks, never returned to malloc: a thread holding a stale pointer (a binding racing Dispose) reads
+/// or counts on a block that stays a record block, and sees it not live or not its user value. Linked through the
+/// record's trace id bytes, under a spin lock (rare: every release and every creation, a few instructions inside).
+static SPARE: AtomicUsize = AtomicUsize::new(0);
+static SPARE_LOCK: AtomicI32 = AtomicI32::new(0);
+
+fn spare_lock() {
+    while SPARE_LOCK.compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        core::hint::spin_loop();
+    }
+}
+
+fn spare_unlock() {
+    SPARE_LOCK.store(0, Ordering::Release);
+}
+
+/// Hands a block nobody publishes to the spare list.
+unsafe fn block_release(header: *mut Header) {
+    (*header).user.store(0, Ordering::Relaxed);
+    let link = header.cast::<u8>().add(HEADER_SIZE_BYTES).cast::<usize>();
+    spare_lock();
+    link.write_unaligned(SPARE.load(Ordering::Relaxed));
+    SPARE.store(header as usize, Ordering::Relaxed);
+    spare_unlock();
+}
+
+unsafe fn spare_take() -> *mut u8 {
+    if SPARE.load(Ordering::Relaxed) == 0 {
+        return ptr::null_mut();
+    }
+    spare_lock();
+    let block = SPARE.load(Ordering::Relaxed) as *mut u8;
+    if !block.is_null() {
+        SPARE.store(block.add(HEADER_SIZE_BYTES).cast::<usize>().read_unaligned(), Ordering::Relaxed);
+    }
+    spare_unlock();
+    block
 }
 
 /// A new zeroed record with `valid = 1`, or NULL when memory is exhausted.
@@ -140,7 +188,8 @@ pub extern "C" fn otel_thread_ctx_record_new() -> *mut Record {
 #[no_mangle]
 pub unsafe extern "C" fn otel_thread_ctx_record_free(record: *mut Record) {
     if !record.is_null() {
-        free(header_of(record).cast());
+        (*header_of(record)).state.store(FREED, Ordering::SeqCst);
+        block_release(header_of(record));
     }
 }
 
@@ -325,7 +374,7 @@ unsafe fn try_free(header: *mut Header) {
         && (*header).owner_attaches.load(Ordering::SeqCst) == 0
         && (*header).state.compare_exchange(ORPHANED, FREED, Ordering::SeqCst, Ordering::SeqCst).is_ok()
     {
-        free(header.cast());
+        block_release(header);
     }
 }
 
@@ -491,6 +540,39 @@ pub unsafe extern "C" fn otel_thread_ctx_attach_counted(record: *mut Record, pre
     0
 }
 
+/// As `otel_thread_ctx_attach_counted`, and -1 (nothing changed) unless the record's user value is `expected_user`.
+///
+/// # Safety
+/// As `otel_thread_ctx_attach_counted`.
+#[no_mangle]
+pub unsafe extern "C" fn otel_thread_ctx_attach_counted_checked(record: *mut Record, expected_user: usize, previous_user: *mut usize) -> i32 {
+    if record.is_null() || previous_user.is_null() {
+        return -1;
+    }
+    let state = thread_state_get();
+    if state.is_null() {
+        return -2;
+    }
+    // A stale pointer to a block reused meanwhile: refused before it is counted.
+    if (*header_of(record)).user.load(Ordering::Relaxed) != expected_user {
+        return -1;
+    }
+    if !count_attach(record, (*state).slot) {
+        return -1;
+    }
+    // Counted first, so that a Dispose racing this sees the attach; then the record must still be the expected one.
+    if (*header_of(record)).user.load(Ordering::SeqCst) != expected_user {
+        release_attach(record, (*state).slot);
+        return -1;
+    }
+    fence();
+    store_slot((*state).slot, record);
+    fence();
+    *previous_user = release_counted(state);
+    (*state).counted = record;
+    0
+}
+
 /// Publishes nothing; releases the counted record published before and returns its user value (0 if none).
 #[no_mangle]
 pub extern "C" fn otel_thread_ctx_clear() -> usize {
@@ -575,8 +657,56 @@ pub unsafe extern "C" fn otel_thread_ctx_record_dispose_end(record: *mut Record)
         return 1;
     }
     (*header).state.store(FREED, Ordering::SeqCst);
-    free(header.cast());
+    block_release(header);
     0
+}
+
+/// A process-wide memory barrier (membarrier: private expedited once registered, else global); false when refused.
+unsafe fn process_barrier() -> bool {
+    const REGISTER_PRIVATE_EXPEDITED: i64 = 16;
+    const PRIVATE_EXPEDITED: i64 = 8;
+    const GLOBAL: i64 = 1;
+    #[cfg(target_arch = "x86_64")]
+    const SYS_MEMBARRIER: i64 = 324;
+    #[cfg(target_arch = "aarch64")]
+    const SYS_MEMBARRIER: i64 = 283;
+    static COMMAND: AtomicI32 = AtomicI32::new(-1);
+    let mut command = COMMAND.load(Ordering::Relaxed);
+    if command < 0 {
+        command = if syscall(SYS_MEMBARRIER, REGISTER_PRIVATE_EXPEDITED, 0i64, 0i64) == 0 {
+            PRIVATE_EXPEDITED as i32
+        } else if syscall(SYS_MEMBARRIER, GLOBAL, 0i64, 0i64) == 0 {
+            GLOBAL as i32
+        } else {
+            0
+        };
+        COMMAND.store(command, Ordering::Relaxed);
+    }
+    core::sync::atomic::fence(Ordering::SeqCst);
+    let done = command != 0 && syscall(SYS_MEMBARRIER, command as i64, 0i64, 0i64) == 0;
+    core::sync::atomic::fence(Ordering::SeqCst);
+    done
+}
+
+/// Disposes in one call: 0 freed, the number of threads publishing it when refused, -1 when not live.
+///
+/// # Safety
+/// `record` comes from `otel_thread_ctx_record_new_user`.
+#[no_mangle]
+pub unsafe extern "C" fn otel_thread_ctx_record_dispose(record: *mut Record) -> i32 {
+    if record.is_null() {
+        return -1;
+    }
+    let others = otel_thread_ctx_record_dispose_begin(record);
+    if others != 0 {
+        return others;
+    }
+    // The creator counts its attaches with plain writes: on another thread they need a barrier before they are read.
+    if (*header_of(record)).owner != slot() && !process_barrier() {
+        (*header_of(record)).state.store(LIVE, Ordering::SeqCst);
+        return 1;
+    }
+    otel_thread_ctx_record_dispose_end(record)
 }
 
 /// Orphans a record whose binding is gone: the last thread to stop publishing it frees it.
@@ -598,6 +728,27 @@ pub unsafe extern "C" fn otel_thread_ctx_record_orphan_begin(record: *mut Record
 pub unsafe extern "C" fn otel_thread_ctx_record_orphan_end(record: *mut Record) {
     core::sync::atomic::fence(Ordering::SeqCst);
     try_free(header_of(record));
+}
+
+/// Orphans many records in one call, the barrier included (see the header).
+///
+/// # Safety
+/// `records` points at `count` records from `otel_thread_ctx_record_new_user`, or is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn otel_thread_ctx_records_orphan(records: *const *mut Record, count: usize) {
+    if records.is_null() {
+        return;
+    }
+    for i in 0..count {
+        otel_thread_ctx_record_orphan_begin(*records.add(i));
+    }
+    // Without a barrier the owners' plain counts may be stale: then the records are left orphaned (never freed here).
+    if !process_barrier() {
+        return;
+    }
+    for i in 0..count {
+        otel_thread_ctx_record_orphan_end(*records.add(i));
+    }
 }
 
 #[panic_handler]

@@ -1,0 +1,99 @@
+using System.Reflection;
+using System.Text.RegularExpressions;
+using CliWrap;
+using CliWrap.Buffered;
+
+namespace OtelThreadCtx.Tests;
+
+/// <summary>Attach and detach of shared records make no atomic read-modify-write and no CPU barrier, on any thread: read
+/// from the machine code of the built libraries (the mode under test beside the tests, x86-64, and the default arm64
+/// build). The rare side (Dispose, the first attach of a record on a thread other than its creator, orphans) lives in
+/// other functions, and the same detector finds its atomics there, so it is not blind.</summary>
+public sealed partial class AtomicFreeAttachTests
+{
+    /// <summary>Exported functions an attach, a detach or a release runs through.</summary>
+    private static readonly string[] HotFunctions =
+    [
+        "otel_thread_ctx_attach_counted", "otel_thread_ctx_attach_counted_checked", "otel_thread_ctx_clear",
+        "otel_thread_ctx_set", "otel_thread_ctx_attach", "otel_thread_ctx_detach",
+    ];
+
+    /// <summary>Functions of the rare side, which must hold atomics (the detector's control).</summary>
+    private static readonly string[] RareFunctions = ["mark_shared", "otel_thread_ctx_record_dispose"];
+
+    // x86-64: any lock prefix, xchg with a memory operand (implicitly locked), mfence; cmpxchg/xadd never appear unlocked
+    // in compiled atomics, but are refused too.
+    [GeneratedRegex(@"^\s*[0-9a-f]+:\s+(lock\b|xchg[a-z]*\s.*\(|mfence\b|cmpxchg|xadd)", RegexOptions.Multiline)]
+    private static partial Regex X64Atomic();
+
+    // aarch64: exclusive pairs, LSE atomics, barriers, and calls to libgcc's out-of-line atomic helpers.
+    [GeneratedRegex(@"^\s*[0-9a-f]+:\s+(ld[a]?x[rp]|st[l]?x[rp]|ldadd|ldclr|ldeor|ldset|ldsmax|ldsmin|ldumax|ldumin|swp|cas|dmb|dsb|bl\s.*__aarch64_)", RegexOptions.Multiline)]
+    private static partial Regex Arm64Atomic();
+
+    public static TheoryData<string> Libraries() =>
+    [
+        Path.Combine(AppContext.BaseDirectory, "libotel_thread_ctx.so"),
+        Path.Combine(RepositoryRoot, "artifacts", "native", "Release", "default", "linux-arm64", "libotel_thread_ctx.so"),
+    ];
+
+    [Theory]
+    [MemberData(nameof(Libraries))]
+    public async Task Attach_detach_and_release_hold_no_atomic_instruction(string library)
+    {
+        Assert.True(File.Exists(library), $"{library} was not built (dotnet build native/OtelThreadCtx.Native.csproj -c Release)");
+        var (arm64, functions) = await Disassemble(library, [.. HotFunctions, .. RareFunctions]);
+        var atomic = arm64 ? Arm64Atomic() : X64Atomic();
+
+        foreach (var name in HotFunctions)
+        {
+            Assert.True(functions.TryGetValue(name, out var body) && body.Split('\n').Length > 3, $"{name} not found in {library}");
+            var found = atomic.Matches(body).Select(m => m.Value.Trim()).ToList();
+            Assert.True(found.Count == 0, $"{name} in {library} holds {string.Join("; ", found)}");
+        }
+
+        foreach (var name in RareFunctions)
+        {
+            Assert.True(functions.TryGetValue(name, out var body), $"{name} not found in {library}");
+            Assert.True(atomic.IsMatch(body), $"the detector finds no atomic in {name} ({library}):\n{body}");
+        }
+    }
+
+    /// <summary>Each function's disassembly (llvm-objdump, which reads both architectures).</summary>
+    private static async Task<(bool Arm64, Dictionary<string, string> Functions)> Disassemble(string library, string[] names)
+    {
+        var result = await Cli.Wrap("llvm-objdump-19")
+            .WithArguments(["-d", "--no-show-raw-insn", "--disassemble-symbols=" + string.Join(',', names), library])
+            .ExecuteBufferedAsync();
+        var functions = new Dictionary<string, string>(StringComparer.Ordinal);
+        string? current = null;
+        var body = new System.Text.StringBuilder();
+        foreach (var line in result.StandardOutput.Split('\n'))
+        {
+            var header = Regex.Match(line, @"^[0-9a-f]+ <([^>]+)>:");
+            if (header.Success)
+            {
+                if (current is not null)
+                {
+                    functions[current] = body.ToString();
+                }
+
+                current = header.Groups[1].Value;
+                body.Clear();
+            }
+            else if (current is not null)
+            {
+                body.Append(line).Append('\n');
+            }
+        }
+
+        if (current is not null)
+        {
+            functions[current] = body.ToString();
+        }
+
+        return (result.StandardOutput.Contains("elf64-littleaarch64", StringComparison.Ordinal), functions);
+    }
+
+    private static string RepositoryRoot =>
+        typeof(AtomicFreeAttachTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "RepositoryRoot").Value!;
+}
