@@ -116,7 +116,13 @@ public static unsafe class ThreadContext
         }
 
         nuint previous;
-        if (NativeApi.AttachCounted(record.Handle, record.UserValue, &previous) == -1)
+        var attached = NativeApi.AttachCounted(record.Handle, record.UserValue, &previous);
+
+        // Alive until the attach is done: the JIT ends the argument's lifetime at its last use, the field loads above, and
+        // a record the GC finds unreachable before it is published would be orphaned by the registry's sweep and refused
+        // here (caller's `Attach(new ThreadContextRecord(...))` in one statement). Once published, losing it is safe.
+        GC.KeepAlive(record);
+        if (attached == -1)
         {
             throw new ObjectDisposedException(nameof(ThreadContextRecord));
         }

@@ -89,6 +89,8 @@ public sealed unsafe class ThreadContextRecord : IDisposable
         {
             Write((byte*)h, HexIds.TraceId(traceId), HexIds.SpanId(spanId), (byte)flags);
         }
+
+        GC.KeepAlive(this); // see Commit
     }
 
     /// <summary>Sets raw ids: 16 bytes of trace id, 8 of span id.</summary>
@@ -109,6 +111,8 @@ public sealed unsafe class ThreadContextRecord : IDisposable
         {
             Write((byte*)h, Vector128.Create(traceId), MemoryMarshal.Read<ulong>(spanId), traceFlags);
         }
+
+        GC.KeepAlive(this); // see Commit
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -127,6 +131,8 @@ public sealed unsafe class ThreadContextRecord : IDisposable
         {
             Volatile.Write(ref *(ushort*)((byte*)h + RecordLayout.AttrsSizeOffset), 0);
         }
+
+        GC.KeepAlive(this); // see Commit
     }
 
     /// <summary>Appends an attribute; a value over 255 UTF-8 bytes is cut at a character boundary.</summary>
@@ -139,7 +145,9 @@ public sealed unsafe class ThreadContextRecord : IDisposable
         }
 
         var used = (int)*AttrsSize(h);
-        return Commit(h, AttributeEncoding.Append(Attributes(h), ref used, key.Index, value), used);
+        var result = Commit(h, AttributeEncoding.Append(Attributes(h), ref used, key.Index, value), used);
+        GC.KeepAlive(this); // see Commit
+        return result;
     }
 
     /// <summary>Appends an attribute from UTF-8 bytes; over 255 bytes it is cut (at a UTF-8 boundary).</summary>
@@ -152,7 +160,9 @@ public sealed unsafe class ThreadContextRecord : IDisposable
         }
 
         var used = (int)*AttrsSize(h);
-        return Commit(h, AttributeEncoding.Append(Attributes(h), ref used, key.Index, utf8Value), used);
+        var result = Commit(h, AttributeEncoding.Append(Attributes(h), ref used, key.Index, utf8Value), used);
+        GC.KeepAlive(this); // see Commit
+        return result;
     }
 
     private static ushort* AttrsSize(nint record) => (ushort*)((byte*)record + RecordLayout.AttrsSizeOffset);
@@ -161,6 +171,10 @@ public sealed unsafe class ThreadContextRecord : IDisposable
 
     /// <summary>The entry is written in place: the size that makes it visible grows after it (a release store, so neither
     /// the JIT nor the CPU moves the entry's bytes past it).</summary>
+    /// <remarks>Every method that writes through the handle keeps the object alive until it is done (<c>GC.KeepAlive</c>):
+    /// a record whose object the GC finds unreachable is freed by the registry's sweep, and the JIT ends <c>this</c>'s
+    /// lifetime at its last use, which is the handle's load, so a caller that drops its last reference in the same
+    /// statement would otherwise let the sweep free (and another thread reuse) the block while it is being written.</remarks>
     private static AttributeResult Commit(nint record, AttributeResult result, int used)
     {
         if (result is AttributeResult.Written or AttributeResult.Truncated)
