@@ -472,14 +472,23 @@ static void COLD release_orphan(record_header *header, uint64_t seen) {
 
 /* The calling thread dropped its hazard on `record` (seen: the word read while it held it). Plain loads only, unless the
  * record is an orphan of the same generation. */
-static inline __attribute__((always_inline)) void release_check(otel_thread_ctx_record *record, uint64_t seen) {
+static inline __attribute__((always_inline)) int release_needs_check(const otel_thread_ctx_record *record, uint64_t seen) {
     FENCE();
-    record_header *header = header_of(record);
-    uint64_t word = load_word(header);
-    if (__builtin_expect((word >> STATE_BITS) == (seen >> STATE_BITS)
-                         && (state_of(word) == RECORD_ORPHANING || state_of(word) == RECORD_ORPHANED), 0)) {
-        release_orphan(header, seen);
+    uint64_t word = load_word(header_of(record));
+    return __builtin_expect((word >> STATE_BITS) == (seen >> STATE_BITS)
+                            && (state_of(word) == RECORD_ORPHANING || state_of(word) == RECORD_ORPHANED), 0);
+}
+
+static inline __attribute__((always_inline)) void release_check(otel_thread_ctx_record *record, uint64_t seen) {
+    if (release_needs_check(record, seen)) {
+        release_orphan(header_of(record), seen);
     }
+}
+
+/* release_orphan for a caller that returns 0 next: a tail call keeps the caller's hot path free of saved registers. */
+static int COLD release_orphan_then_ok(record_header *header, uint64_t seen) {
+    release_orphan(header, seen);
+    return 0;
 }
 
 /* The first attach on a thread other than the creator: one read-modify-write per record, then never again. The
@@ -579,8 +588,49 @@ int otel_thread_ctx_set(const uint8_t trace_id[16], const uint8_t span_id[8], ui
 
 /* Attach, counted: no read-modify-write and no CPU barrier (the argument: docs/performance.md, "Shared records without
  * atomics"). check: refuse unless the record's user value is `expected` (a binding's guard against a block that was
- * disposed and reused meanwhile). */
-static inline __attribute__((always_inline)) int attach_counted(otel_thread_ctx_record *record, uintptr_t expected, int check, uintptr_t *previous_user) {
+ * disposed and reused meanwhile).
+ *
+ * Two parts: attach_counted_fast, the path of every attach that meets a live record on a thread that has its state,
+ * written so that it saves no register and makes no call (each other case leaves it by a tail call before it has stored
+ * anything, or, after the pending hazard, into attach_counted_contended); and attach_counted_general, every case. */
+
+/* The record is protected by pending and was seen live (and, with check, still the expected one): publish it, protect it
+ * with counted, and release the counted record published before. */
+static inline __attribute__((always_inline)) int attach_counted_publish(thread_state *state, otel_thread_ctx_record *record,
+                                                                        otel_thread_ctx_record *previous,
+                                                                        uintptr_t *previous_user) {
+    FENCE();
+    store_slot(state->slot, record);
+    FENCE();
+    uint64_t seen = 0;
+    uintptr_t user = 0;
+    if (previous != NULL) {
+        seen = load_word(header_of(previous));
+        user = __atomic_load_n(&header_of(previous)->user, __ATOMIC_RELAXED);
+    }
+    /* The new record is protected by counted before pending lets it go; the previous one is no longer published. */
+    store_hazard(&state->counted, record);
+    FENCE();
+    store_hazard(&state->pending, NULL);
+    *previous_user = user;
+    if (previous != NULL && release_needs_check(previous, seen)) {
+        return release_orphan_then_ok(header_of(previous), seen);
+    }
+    return 0;
+}
+
+/* The pending hazard is published and the record was not live, or not the expected one: wait out a Dispose in progress,
+ * then publish, or give up (-1). */
+static int COLD attach_counted_contended(thread_state *state, otel_thread_ctx_record *record, uintptr_t expected, int check,
+                                         uintptr_t *previous_user) {
+    if (!attach_wait(state, record, expected, check)) {
+        return -1;
+    }
+    return attach_counted_publish(state, record, state->counted, previous_user);
+}
+
+static int COLD attach_counted_general(otel_thread_ctx_record *record, uintptr_t expected, int check,
+                                       uintptr_t *previous_user) {
     if (record == NULL || previous_user == NULL) {
         return -1;
     }
@@ -615,39 +665,44 @@ static inline __attribute__((always_inline)) int attach_counted(otel_thread_ctx_
     store_hazard(&state->pending, record);
     FENCE();
     uint64_t word = load_word(header);
+    if (state_of(word) != RECORD_LIVE || (check && __atomic_load_n(&header->user, __ATOMIC_RELAXED) != expected)) {
+        return attach_counted_contended(state, record, expected, check, previous_user);
+    }
+    return attach_counted_publish(state, record, previous, previous_user);
+}
+
+/* The same steps as attach_counted_general for the common case; anything else goes there (nothing stored yet) or to
+ * attach_counted_contended (pending stored), by tail calls. */
+static inline __attribute__((always_inline)) int attach_counted_fast(otel_thread_ctx_record *record, uintptr_t expected,
+                                                                     int check, uintptr_t *previous_user) {
+    thread_state *state = *otel_thread_ctx_shim_state();
+    if (__builtin_expect(record == NULL || previous_user == NULL || state == NULL, 0)) {
+        return attach_counted_general(record, expected, check, previous_user);
+    }
+    record_header *header = header_of(record);
+    otel_thread_ctx_record *previous = state->counted;
+    if (__builtin_expect(previous == record
+                         || (check && __atomic_load_n(&header->user, __ATOMIC_RELAXED) != expected)
+                         || (header->owner != state->slot && __atomic_load_n(&header->shared, __ATOMIC_RELAXED) == 0), 0)) {
+        return attach_counted_general(record, expected, check, previous_user);
+    }
+    store_hazard(&state->pending, record);
+    FENCE();
+    uint64_t word = load_word(header);
     if (__builtin_expect(state_of(word) != RECORD_LIVE
                          || (check && __atomic_load_n(&header->user, __ATOMIC_RELAXED) != expected), 0)) {
-        if (!attach_wait(state, record, expected, check)) {
-            return -1;
-        }
+        return attach_counted_contended(state, record, expected, check, previous_user);
     }
-    FENCE();
-    store_slot(state->slot, record);
-    FENCE();
-    uint64_t seen = 0;
-    uintptr_t user = 0;
-    if (previous != NULL) {
-        seen = load_word(header_of(previous));
-        user = __atomic_load_n(&header_of(previous)->user, __ATOMIC_RELAXED);
-    }
-    /* The new record is protected by counted before pending lets it go; the previous one is no longer published. */
-    store_hazard(&state->counted, record);
-    FENCE();
-    store_hazard(&state->pending, NULL);
-    *previous_user = user;
-    if (previous != NULL) {
-        release_check(previous, seen);
-    }
-    return 0;
+    return attach_counted_publish(state, record, previous, previous_user);
 }
 
 int otel_thread_ctx_attach_counted(otel_thread_ctx_record *record, uintptr_t *previous_user) {
-    return attach_counted(record, 0, 0, previous_user);
+    return attach_counted_fast(record, 0, 0, previous_user);
 }
 
 int otel_thread_ctx_attach_counted_checked(otel_thread_ctx_record *record, uintptr_t expected_user,
                                            uintptr_t *previous_user) {
-    return attach_counted(record, expected_user, 1, previous_user);
+    return attach_counted_fast(record, expected_user, 1, previous_user);
 }
 
 uintptr_t otel_thread_ctx_clear(void) {

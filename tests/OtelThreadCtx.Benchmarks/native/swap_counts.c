@@ -6,6 +6,10 @@
  *   swap_counts plain LIB.so [N]    record_new, set_ids, add_attr, attach, record_free of the previous
  *   swap_counts counted LIB.so [N]  record_new_user, set_ids, add_attr, attach_counted, dispose of the previous
  *   swap_counts peer LIB.so [N]     a peer exporting ddog_otel_thread_ctx_new/_attach/_free (trace, span, root span id)
+ *   swap_counts multi-plain|multi-counted LIB.so [N]   multi/swap/4: four prebuilt records attached in turn (plain
+ *                                   otel_thread_ctx_attach, or attach_counted_checked as the .NET API calls it)
+ *   swap_counts attach-detach-plain|attach-detach-counted LIB.so [N]   one prebuilt record attached, then detached
+ *                                   (attach + detach, or attach_counted_checked + clear)
  *
  * Measures nothing itself: under `--toggle-collect=measure` callgrind's total Ir divided by N is the cost per swap.
  */
@@ -42,6 +46,38 @@ static void *(*detach)(void);
 static int (*attach_counted)(void *, uintptr_t *);
 static uintptr_t (*clear)(void);
 static int32_t (*dispose)(void *);
+static int (*attach_checked)(void *, uintptr_t, uintptr_t *);
+
+/* Prebuilt records for the multi and attach-detach modes; each carries its index + 1 as its user value. */
+static void *records[4];
+
+static void multi_plain(long n) {
+    for (long i = 0; i < n; i++) {
+        attach(records[i & 3]);
+    }
+}
+
+static void multi_counted(long n) {
+    for (long i = 0; i < n; i++) {
+        uintptr_t previous_user;
+        attach_checked(records[i & 3], (uintptr_t)(i & 3) + 1, &previous_user);
+    }
+}
+
+static void attach_detach_plain(long n) {
+    for (long i = 0; i < n; i++) {
+        attach(records[0]);
+        detach();
+    }
+}
+
+static void attach_detach_counted(long n) {
+    for (long i = 0; i < n; i++) {
+        uintptr_t previous_user;
+        attach_checked(records[0], 1, &previous_user);
+        clear();
+    }
+}
 
 static void *(*peer_new)(const uint8_t *, const uint8_t *, const uint8_t *);
 static void *(*peer_attach)(void *);
@@ -90,7 +126,7 @@ void __attribute__((noinline)) measure(void (*swaps)(long), long n) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s plain|counted|peer LIB.so [N]\n", argv[0]);
+        fprintf(stderr, "usage: %s plain|counted|peer|multi-plain|multi-counted|attach-detach-plain|attach-detach-counted LIB.so [N]\n", argv[0]);
         return 2;
     }
     long n = argc > 3 ? strtol(argv[3], NULL, 10) : 100000;
@@ -119,6 +155,26 @@ int main(int argc, char **argv) {
     attach_counted = need("otel_thread_ctx_attach_counted");
     clear = need("otel_thread_ctx_clear");
     dispose = need("otel_thread_ctx_record_dispose");
+    attach_checked = need("otel_thread_ctx_attach_counted_checked");
+    static const struct {
+        const char *name;
+        void (*swaps)(long);
+    } prebuilt[] = {{"multi-plain", multi_plain},
+                    {"multi-counted", multi_counted},
+                    {"attach-detach-plain", attach_detach_plain},
+                    {"attach-detach-counted", attach_detach_counted}};
+    for (size_t k = 0; k < sizeof prebuilt / sizeof prebuilt[0]; k++) {
+        if (strcmp(argv[1], prebuilt[k].name) == 0) {
+            for (uintptr_t r = 0; r < 4; r++) {
+                records[r] = record_new_user(r + 1);
+                set_ids(records[r], trace, span, 1);
+            }
+            prebuilt[k].swaps(1000);
+            measure(prebuilt[k].swaps, n);
+            clear();
+            return 0;
+        }
+    }
     if (strcmp(argv[1], "plain") == 0) {
         plain_swaps(1000);
         measure(plain_swaps, n);
