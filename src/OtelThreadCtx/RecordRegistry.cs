@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace OtelThreadCtx;
@@ -6,24 +7,27 @@ namespace OtelThreadCtx;
 /// <see cref="ThreadContext.Attach"/> can return the record it replaced without any per-thread managed state; and frees
 /// the native record of a <see cref="ThreadContextRecord"/> nobody disposed, without a finalizer per record.</summary>
 /// <remarks>
-/// <para>The value is a weak <see cref="GCHandle"/>'s address with a 16-bit generation in the top bits (x64 and arm64
-/// user-space addresses use the low 48). Handles are never freed: a released one is reused with the next generation, so
-/// a value another thread read just before the release still points at a live handle, and the generation check (against
-/// the record's own copy, which a release sets to 0) refuses it. Resolving is two dependent loads: the handle, then the
-/// record.</para>
-/// <para>Each handle lives in a <see cref="Slot"/> that also holds the native record while it is in use. A released slot
-/// goes to the releasing thread's cache (no lock, no atomic operation on the way in or out; the cache's owner returns
-/// it to the shared list when the thread dies), past that to the shared list.</para>
-/// <para>A record that became unreachable without <c>Dispose</c> has its weak handle cleared by the GC. After every
-/// gen0 collection one finalizable sentinel (not one per record: a finalizable object costs several times a plain one
-/// to allocate) walks the slots in use and orphans the native records of cleared ones: the library frees each at once,
-/// or when the last thread that publishes it stops. The sweep moves a slot's state with compare-and-swap, <c>Dispose</c>
-/// with a plain store (no atomic operation on the hot path), and the two never both release it (see <see cref="Sweep"/>).</para>
+/// <para>The value is a <see cref="Slot"/>'s index (plus one) in the slot table, with a 16-bit generation in the top bits.
+/// Slots are never removed: a released one is reused with the next generation, so a value another thread read just before
+/// the release still names a live slot, and the generation check (against the record's own copy, which a release sets to
+/// 0) refuses it. Resolving is a few dependent loads: the table, the slot, the record.</para>
+/// <para>A slot holds its record strongly from <see cref="Register"/> until the first collection after it (or its release),
+/// then through a weak <see cref="GCHandle"/>. Retargeting a weak handle is a runtime call that costs about as much as
+/// allocating the record, and most records are disposed before any collection: they never pay it. A released slot goes
+/// to the releasing thread's cache (no lock, no atomic operation on the way in or out; the cache's owner returns it to the
+/// shared list when the thread dies), past that to the shared list.</para>
+/// <para>After every gen0 collection one finalizable sentinel (not one per record: a finalizable object costs several
+/// times a plain one to allocate) walks the slots in use. A slot that still holds its record strongly gets its weak
+/// handle pointed at the record and lets the strong reference go (the record was alive at that collection); a slot whose
+/// weak handle the collector cleared lost its record without Dispose, and the sweep orphans its native record: the library
+/// frees it at once, or when the last thread that publishes it stops. So a record nobody disposed is found by the second
+/// collection after it became unreachable. The sweep moves a slot's state with compare-and-swap, <c>Dispose</c> with a
+/// plain store (no atomic operation on the hot path), and the two never both release it (see <see cref="Sweep"/>).</para>
 /// </remarks>
 internal static unsafe class RecordRegistry
 {
     private const int GenerationShift = 48;
-    private const ulong AddressMask = (1UL << GenerationShift) - 1;
+    private const ulong IndexMask = (1UL << GenerationShift) - 1;
     private const int ThreadCacheCapacity = 16;
 
     private const int Free = 0;
@@ -32,15 +36,28 @@ internal static unsafe class RecordRegistry
 
     private static readonly object Gate = new();
     private static readonly Stack<Slot> Shared = new();
-    private static readonly List<Slot> All = [];
+
+    /// <summary>Every slot, by index (grown under <see cref="Gate"/> by copying; a reader holding an older copy finds the
+    /// slots it knows at the same places).</summary>
+    private static Slot[] table = new Slot[64];
+
+    /// <summary>Slots in <see cref="table"/> (under <see cref="Gate"/>).</summary>
+    private static int count;
 
     [ThreadStatic]
     private static SlotCache? cache;
 
-    /// <summary>One weak handle, reused record after record.</summary>
-    internal sealed class Slot
+    /// <summary>One entry of the table, reused record after record.</summary>
+    internal sealed class Slot(int index)
     {
+        public readonly int Index = index;
+
+        /// <summary>Targets the record once a sweep saw it alive (until then, <see cref="Strong"/> holds it).</summary>
         public GCHandle Handle = GCHandle.Alloc(null, GCHandleType.Weak);
+
+        /// <summary>The record, from its registration until the first sweep after it, or its release.</summary>
+        public ThreadContextRecord? Strong;
+
         public ushort Generation;
 
         /// <summary>The native record while <see cref="State"/> is live (read by the sweep).</summary>
@@ -50,7 +67,11 @@ internal static unsafe class RecordRegistry
         public int State;
 
         /// <summary>The value the native record carries.</summary>
-        public nuint Value => (nuint)(((ulong)Generation << GenerationShift) | ((ulong)GCHandle.ToIntPtr(Handle) & AddressMask));
+        public nuint Value => (nuint)(((ulong)Generation << GenerationShift) | (uint)(Index + 1));
+
+        /// <summary>The record now: held strongly, else through the weak handle (null once collected). The strong reference
+        /// is read first, with acquire semantics: a sweep sets the handle before it drops the reference.</summary>
+        public ThreadContextRecord? Record => Volatile.Read(ref Strong) ?? Unsafe.As<ThreadContextRecord?>(Handle.Target);
     }
 
     /// <summary>A thread's released slots; when the thread is gone, its finalizer hands them to the shared list.</summary>
@@ -71,24 +92,23 @@ internal static unsafe class RecordRegistry
         }
     }
 
-    /// <summary>An object unique to the calling thread while it lives (its slot cache): a record created here keeps it,
-    /// so that Dispose knows without a native call whether it runs on the creating thread.</summary>
-    public static SlotCache ThreadToken => cache ??= new SlotCache();
+    /// <summary>The calling thread's cache of released slots.</summary>
+    private static SlotCache ThreadCache => cache ??= new SlotCache();
 
-    /// <summary>A slot for <paramref name="record"/> (its handle now targets the record); the record keeps its generation.
+    /// <summary>A slot for <paramref name="record"/> (it now holds the record); the record keeps its generation.
     /// <see cref="Track"/> it once the native record exists.</summary>
-    public static Slot Register(ThreadContextRecord record, out SlotCache thread)
+    public static Slot Register(ThreadContextRecord record)
     {
-        thread = ThreadToken;
-        var slot = Take(thread);
+        var slot = Take(ThreadCache);
         var generation = (ushort)(slot.Generation + 1);
         slot.Generation = generation == 0 ? (ushort)1 : generation;
         record.RegistrationGeneration = slot.Generation;
-        slot.Handle.Target = record;
+        slot.Strong = record;
         return slot;
     }
 
-    /// <summary>The native record of a registered record: from here on the sweep frees it if the record is lost.</summary>
+    /// <summary>The native record of a registered record: from here on the sweep frees it if the record is lost. The state
+    /// is stored last (a release store): a sweep that sees it live sees the record and the native record too.</summary>
     public static void Track(Slot slot, nint native)
     {
         slot.Native = native;
@@ -98,33 +118,40 @@ internal static unsafe class RecordRegistry
     /// <summary>The record behind <paramref name="value"/>, or null (none, released, or collected).</summary>
     public static ThreadContextRecord? Resolve(nuint value)
     {
-        var address = (nint)(long)((ulong)value & AddressMask);
-        if (address == 0)
+        var index = (long)((ulong)value & IndexMask) - 1;
+        var slots = Volatile.Read(ref table);
+        if ((ulong)index >= (ulong)slots.Length || slots[index] is not { } slot)
         {
-            return null;
+            return index < 0 ? null : ResolveLocked(value, index);
         }
 
-        return GCHandle.FromIntPtr(address).Target is ThreadContextRecord record
-               && record.RegistrationGeneration == (ushort)((ulong)value >> GenerationShift)
-            ? record
-            : null;
+        return slot.Record is { } record && record.RegistrationGeneration == (ushort)((ulong)value >> GenerationShift) ? record : null;
+    }
+
+    /// <summary>A slot made after the table this thread last saw: read under the lock that grew it.</summary>
+    private static ThreadContextRecord? ResolveLocked(nuint value, long index)
+    {
+        Slot? slot;
+        lock (Gate)
+        {
+            slot = index < count ? table[index] : null;
+        }
+
+        return slot?.Record is { } record && record.RegistrationGeneration == (ushort)((ulong)value >> GenerationShift) ? record : null;
     }
 
     /// <summary>The record was disposed (or never got its native record): its values stop resolving and the slot is
     /// reused.</summary>
-    public static void Release(Slot slot, ThreadContextRecord record) => Release(slot, record, ThreadToken);
-
-    /// <summary>As above, with the calling thread's <see cref="ThreadToken"/> already in hand (one thread-static read
-    /// per Dispose: they cost several nanoseconds each).</summary>
-    public static void Release(Slot slot, ThreadContextRecord record, SlotCache thread)
+    public static void Release(Slot slot, ThreadContextRecord record)
     {
         // A plain store, made while the record is surely reachable (it is used below): a sweep that took the slot meanwhile
         // finds it free when it tries to move it on (see Sweep).
         Volatile.Write(ref slot.State, Free);
         slot.Native = 0;
+        slot.Strong = null;
         record.RegistrationGeneration = 0;
         GC.KeepAlive(record);
-        var local = thread;
+        var local = ThreadCache;
         if (local.Count < ThreadCacheCapacity)
         {
             local.Items[local.Count++] = slot;
@@ -158,13 +185,21 @@ internal static unsafe class RecordRegistry
                 return Shared.Pop();
             }
 
-            var slot = new Slot();
-            if (All.Count == 0)
+            if (count == 0)
             {
                 Sweeper.Start();
             }
 
-            All.Add(slot);
+            var slot = new Slot(count);
+            var slots = table;
+            if (count == slots.Length)
+            {
+                slots = new Slot[count * 2];
+                Array.Copy(table, slots, count);
+            }
+
+            slots[count++] = slot;
+            Volatile.Write(ref table, slots);
             return slot;
         }
     }
@@ -175,17 +210,34 @@ internal static unsafe class RecordRegistry
         List<(Slot Slot, nint Native)>? lost = null;
         lock (Gate)
         {
-            foreach (var slot in All)
+            for (var i = 0; i < count; i++)
             {
-                if (Volatile.Read(ref slot.State) != Live || slot.Handle.Target is not null
-                    || Interlocked.CompareExchange(ref slot.State, Sweeping, Live) != Live)
+                var slot = table[i];
+                if (Volatile.Read(ref slot.State) != Live)
+                {
+                    continue;
+                }
+
+                // Alive at this collection and still held strongly: from now on through the weak handle. The handle first,
+                // then the reference, unless the slot moved on to another record meanwhile (a release and a registration
+                // store it without an atomic operation; a record is registered once, so its reference never comes back).
+                if (Volatile.Read(ref slot.Strong) is { } strong)
+                {
+                    slot.Handle.Target = strong;
+                    Interlocked.CompareExchange(ref slot.Strong, null, strong);
+                    continue;
+                }
+
+                if (slot.Handle.Target is not null || Interlocked.CompareExchange(ref slot.State, Sweeping, Live) != Live)
                 {
                     continue;
                 }
 
                 // Release stores Free without an atomic operation, so each move from Sweeping is a compare-and-swap that
-                // fails if a release came in between. A record seen alive here goes back (unless it was released).
-                if (slot.Handle.Target is not null)
+                // fails if a release came in between. A record seen alive here goes back (unless it was released); so does
+                // a slot that a release and a new registration moved on to another record since the first look (the new
+                // record's reference was stored before its state, which the compare-and-swap above read).
+                if (slot.Record is not null)
                 {
                     Interlocked.CompareExchange(ref slot.State, Live, Sweeping);
                     continue;

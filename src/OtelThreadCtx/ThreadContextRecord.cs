@@ -41,7 +41,7 @@ public sealed unsafe class ThreadContextRecord : IDisposable
     {
         if (NativeApi.IsAvailable)
         {
-            var s = RecordRegistry.Register(this, out _);
+            var s = RecordRegistry.Register(this);
             var h = NativeApi.RecordNewUser(s.Value);
             if (h == 0)
             {
@@ -210,7 +210,7 @@ public sealed unsafe class ThreadContextRecord : IDisposable
         }
 
         Volatile.Write(ref handle, 0);
-        RecordRegistry.Release(slot!, this, RecordRegistry.ThreadToken);
+        RecordRegistry.Release(slot!, this);
     }
 
     private static InvalidOperationException StillAttached(int count) => new(

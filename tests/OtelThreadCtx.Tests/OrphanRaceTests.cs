@@ -30,8 +30,11 @@ public sealed class OrphanRaceTests
         Assert.True(counts.Torn == 0 && counts.Invalid == 0, $"reader {counts}");
         Assert.True(collections > 10 && counts.Checked > 100, $"{collections} collections, reader {counts}");
         // A leak of one block per lost record would be lost × 672 bytes; what varies between rounds is how many records the
-        // collections found alive at once (blocks kept for reuse).
-        Assert.True(growth < lost * 672 / 16, $"a second round of {lost:N0} lost records left {growth:N0} bytes more in use");
+        // collections found alive at once (blocks kept for reuse). A lost record is held until the first collection after
+        // it, so it dies in gen1: in the full suite's heap, gen1 collections come rarely enough that one round kept up to
+        // ~30 bytes per lost record more than the other (5.9 MB for 200,000); a quarter block per record still tells a
+        // leak apart.
+        Assert.True(growth < lost * 672 / 4, $"a second round of {lost:N0} lost records left {growth:N0} bytes more in use");
         Assert.Equal(0, RecordRegistry.Sweep()); // every lost record was orphaned and freed, none left for a sweep
     }
 
