@@ -112,6 +112,13 @@ OTEL_THREAD_CTX_API int otel_thread_ctx_set(const uint8_t trace_id[16], const ui
  * counted and plain attach on one record. Record blocks are never returned to malloc (they are reused). */
 OTEL_THREAD_CTX_API otel_thread_ctx_record *otel_thread_ctx_record_new_user(uintptr_t user);
 
+/* As otel_thread_ctx_record_new_user, with a user value the library chooses and stores in *user: the record's block id
+ * (1 … 2^32 - 1, unique in the process and the same for every record the block ever holds) in the low 32 bits, and in
+ * bits 48-63 a generation from 1 to 65535 that changes each time the block is reused. A binding maps the value back to
+ * its own object through the block id (a table indexed by it needs no per-thread state and no lock), and refuses a stale
+ * value by the generation. NULL (and *user = 0) when memory is exhausted or user is NULL. */
+OTEL_THREAD_CTX_API otel_thread_ctx_record *otel_thread_ctx_record_new_bound(uintptr_t *user);
+
 /* Publishes `record` on the calling thread, counted; the counted record published before is released
  * and its user value stored in *previous_user (0 when there was none). Returns 0; -1 when the record is
  * disposed or orphaned (nothing changed; an attach racing a Dispose waits for its outcome); -2 when memory is

@@ -55,7 +55,7 @@ typedef struct record_header {
     uint64_t word;                  /* generation << STATE_BITS | RECORD_* (relaxed atomic; RMW only on the rare side) */
     uintptr_t user;                 /* the binding's value (relaxed atomic) */
     uint32_t shared;                /* 1 once a thread other than the creator tried to attach it (set once, see mark_shared) */
-    uint32_t reserved;
+    uint32_t id;                    /* this block's number, unique in the process and kept for the block's life (1, 2, …) */
 } record_header;
 
 _Static_assert(sizeof(record_header) == 32, "records stay 8-byte aligned after the header");
@@ -245,7 +245,10 @@ static void *__attribute__((noinline)) block_take_spare(void) {
     if (block == NULL) {
         block = malloc(BLOCK_SIZE);
         if (block != NULL) {
+            static uint32_t last_id;
             __atomic_store_n(&((record_header *)block)->word, (uint64_t)RECORD_FREED, __ATOMIC_RELAXED);
+            /* Once per block ever made (blocks are reused, never freed): rare enough for an atomic operation. */
+            ((record_header *)block)->id = __atomic_add_fetch(&last_id, 1u, __ATOMIC_RELAXED);
         }
     }
     return block;
@@ -269,7 +272,6 @@ otel_thread_ctx_record *otel_thread_ctx_record_new_user(uintptr_t user) {
     record_header *header = (record_header *)block;
     header->owner = state != NULL ? state->slot : otel_thread_ctx_shim_slot();
     __atomic_store_n(&header->shared, 0, __ATOMIC_RELAXED);
-    header->reserved = 0;
     __atomic_store_n(&header->user, user, __ATOMIC_RELAXED);
     __atomic_store_n(&header->word, with_state(load_word(header), RECORD_LIVE), __ATOMIC_RELAXED);
     otel_thread_ctx_record *record = record_of(block);
@@ -280,6 +282,28 @@ otel_thread_ctx_record *otel_thread_ctx_record_new_user(uintptr_t user) {
 
 otel_thread_ctx_record *otel_thread_ctx_record_new(void) {
     return otel_thread_ctx_record_new_user(0);
+}
+
+/* The block's id and this use of it: the generation (bumped at every release) as 1..65535 in the top 16 bits, so that the
+ * value differs from every earlier use of the block, and never has a zero generation. */
+static inline uintptr_t bound_user(const record_header *header, uint64_t word) {
+    return (uintptr_t)(((word >> STATE_BITS) % 0xFFFFu) + 1u) << 48 | header->id;
+}
+
+otel_thread_ctx_record *otel_thread_ctx_record_new_bound(uintptr_t *user) {
+    if (user == NULL) {
+        return NULL;
+    }
+    otel_thread_ctx_record *record = otel_thread_ctx_record_new_user(0);
+    if (record == NULL) {
+        *user = 0;
+        return NULL;
+    }
+    record_header *header = header_of(record);
+    uintptr_t value = bound_user(header, load_word(header));
+    __atomic_store_n(&header->user, value, __ATOMIC_RELAXED);
+    *user = value;
+    return record;
 }
 
 void otel_thread_ctx_record_free(otel_thread_ctx_record *record) {

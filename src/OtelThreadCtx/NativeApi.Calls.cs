@@ -32,7 +32,7 @@ internal static unsafe partial class NativeApi
     internal static bool IsAvailable => IsStaticallyLinked || Loaded;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static nint RecordNewUser(nuint size) => IsStaticallyLinked ? Direct.RecordNewUser(size) : RecordNewUserPtr(size);
+    internal static nint RecordNewBound(nuint* user) => IsStaticallyLinked ? Direct.RecordNewBound(user) : RecordNewBoundPtr(user);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static int RecordDispose(nint record) => IsStaticallyLinked ? Direct.RecordDispose(record) : RecordDisposePtr(record);
@@ -123,9 +123,9 @@ internal static unsafe partial class NativeApi
     /// each symbol, which the static archive defines.</summary>
     private static partial class Direct
     {
-        [LibraryImport(LibraryName, EntryPoint = "otel_thread_ctx_record_new_user")]
+        [LibraryImport(LibraryName, EntryPoint = "otel_thread_ctx_record_new_bound")]
         [SuppressGCTransition]
-        internal static partial nint RecordNewUser(nuint size);
+        internal static partial nint RecordNewBound(nuint* user);
 
         [LibraryImport(LibraryName, EntryPoint = "otel_thread_ctx_record_dispose")]
         [SuppressGCTransition]

@@ -7,15 +7,15 @@ namespace OtelThreadCtx;
 /// <see cref="ThreadContext.Attach"/> can return the record it replaced without any per-thread managed state; and frees
 /// the native record of a <see cref="ThreadContextRecord"/> nobody disposed, without a finalizer per record.</summary>
 /// <remarks>
-/// <para>The value is a <see cref="Slot"/>'s index (plus one) in the slot table, with a 16-bit generation in the top bits.
-/// Slots are never removed: a released one is reused with the next generation, so a value another thread read just before
-/// the release still names a live slot, and the generation check (against the record's own copy, which a release sets to
-/// 0) refuses it. Resolving is a few dependent loads: the table, the slot, the record.</para>
+/// <para>The library chooses the value (<c>otel_thread_ctx_record_new_bound</c>): the record's block id in the low 32 bits,
+/// a generation that changes at every reuse of the block in the top 16. Blocks are never freed, only reused, so each block
+/// id has one <see cref="Slot"/> here for good, at that index of the table: creating a record finds its slot with one
+/// lookup, disposing it touches only the slot (no per-thread cache, no lock, no atomic operation). A value read just
+/// before a release still names the block's slot, and the generation check (against the record's own copy, which a release
+/// sets to 0) refuses it.</para>
 /// <para>A slot holds its record strongly from <see cref="Register"/> until the first collection after it (or its release),
 /// then through a weak <see cref="GCHandle"/>. Retargeting a weak handle is a runtime call that costs about as much as
-/// allocating the record, and most records are disposed before any collection: they never pay it. A released slot goes
-/// to the releasing thread's cache (no lock, no atomic operation on the way in or out; the cache's owner returns it to the
-/// shared list when the thread dies), past that to the shared list.</para>
+/// allocating the record, and most records are disposed before any collection: they never pay it.</para>
 /// <para>After every gen0 collection one finalizable sentinel (not one per record: a finalizable object costs several
 /// times a plain one to allocate) walks the slots in use. A slot that still holds its record strongly gets its weak
 /// handle pointed at the record and lets the strong reference go (the record was alive at that collection); a slot whose
@@ -27,30 +27,26 @@ namespace OtelThreadCtx;
 internal static unsafe class RecordRegistry
 {
     private const int GenerationShift = 48;
-    private const ulong IndexMask = (1UL << GenerationShift) - 1;
-    private const int ThreadCacheCapacity = 16;
+    private const ulong BlockIdMask = 0xFFFF_FFFF;
 
     private const int Free = 0;
     private const int Live = 1;
     private const int Sweeping = 2;
 
     private static readonly object Gate = new();
-    private static readonly Stack<Slot> Shared = new();
 
-    /// <summary>Every slot, by index (grown under <see cref="Gate"/> by copying; a reader holding an older copy finds the
-    /// slots it knows at the same places).</summary>
-    private static Slot[] table = new Slot[64];
+    /// <summary>Slot of each block id, at index id − 1 (grown under <see cref="Gate"/> by copying: a reader holding an older
+    /// copy finds the slots it knows at the same places; an entry, once set, never changes).</summary>
+    private static Slot?[] table = new Slot?[64];
 
-    /// <summary>Slots in <see cref="table"/> (under <see cref="Gate"/>).</summary>
+    /// <summary>Slots in <see cref="table"/> (under <see cref="Gate"/>), and whether the sweeper runs.</summary>
     private static int count;
 
-    [ThreadStatic]
-    private static SlotCache? cache;
-
-    /// <summary>One entry of the table, reused record after record.</summary>
-    internal sealed class Slot(int index)
+    /// <summary>One native record block, record after record.</summary>
+    internal sealed class Slot(nint native)
     {
-        public readonly int Index = index;
+        /// <summary>The block's record (the same address for every record the block holds).</summary>
+        public readonly nint Native = native;
 
         /// <summary>Targets the record once a sweep saw it alive (until then, <see cref="Strong"/> holds it).</summary>
         public GCHandle Handle = GCHandle.Alloc(null, GCHandleType.Weak);
@@ -58,67 +54,79 @@ internal static unsafe class RecordRegistry
         /// <summary>The record, from its registration until the first sweep after it, or its release.</summary>
         public ThreadContextRecord? Strong;
 
-        public ushort Generation;
-
-        /// <summary>The native record while <see cref="State"/> is live (read by the sweep).</summary>
-        public nint Native;
-
         /// <summary><see cref="Free"/>, <see cref="Live"/> or <see cref="Sweeping"/>.</summary>
         public int State;
-
-        /// <summary>The value the native record carries.</summary>
-        public nuint Value => (nuint)(((ulong)Generation << GenerationShift) | (uint)(Index + 1));
 
         /// <summary>The record now: held strongly, else through the weak handle (null once collected). The strong reference
         /// is read first, with acquire semantics: a sweep sets the handle before it drops the reference.</summary>
         public ThreadContextRecord? Record => Volatile.Read(ref Strong) ?? Unsafe.As<ThreadContextRecord?>(Handle.Target);
     }
 
-    /// <summary>A thread's released slots; when the thread is gone, its finalizer hands them to the shared list.</summary>
-    internal sealed class SlotCache
+    /// <summary>Registers <paramref name="record"/> as the user of the native record <paramref name="native"/>, which
+    /// carries <paramref name="value"/> (from <c>otel_thread_ctx_record_new_bound</c>): from here on it resolves, and the
+    /// sweep frees the native record if the record is lost. The state is stored last (a release store): a sweep that sees
+    /// it live sees the record too.</summary>
+    public static Slot Register(ThreadContextRecord record, nint native, nuint value)
     {
-        public readonly Slot[] Items = new Slot[ThreadCacheCapacity];
-        public int Count;
-
-        ~SlotCache()
-        {
-            lock (Gate)
-            {
-                for (var i = 0; i < Count; i++)
-                {
-                    Shared.Push(Items[i]);
-                }
-            }
-        }
-    }
-
-    /// <summary>The calling thread's cache of released slots.</summary>
-    private static SlotCache ThreadCache => cache ??= new SlotCache();
-
-    /// <summary>A slot for <paramref name="record"/> (it now holds the record); the record keeps its generation.
-    /// <see cref="Track"/> it once the native record exists.</summary>
-    public static Slot Register(ThreadContextRecord record)
-    {
-        var slot = Take(ThreadCache);
-        var generation = (ushort)(slot.Generation + 1);
-        slot.Generation = generation == 0 ? (ushort)1 : generation;
-        record.RegistrationGeneration = slot.Generation;
+        var slot = SlotOf(native, value);
+        record.RegistrationGeneration = (ushort)((ulong)value >> GenerationShift);
         slot.Strong = record;
+        Volatile.Write(ref slot.State, Live);
         return slot;
     }
 
-    /// <summary>The native record of a registered record: from here on the sweep frees it if the record is lost. The state
-    /// is stored last (a release store): a sweep that sees it live sees the record and the native record too.</summary>
-    public static void Track(Slot slot, nint native)
+    private static Slot SlotOf(nint native, nuint value)
     {
-        slot.Native = native;
-        Volatile.Write(ref slot.State, Live);
+        var index = (long)((ulong)value & BlockIdMask) - 1;
+        var slots = Volatile.Read(ref table);
+        return (ulong)index < (ulong)slots.Length && slots[index] is { } slot && slot.Native == native ? slot : SlotOfLocked(native, index);
     }
 
-    /// <summary>The record behind <paramref name="value"/>, or null (none, released, or collected).</summary>
+    /// <summary>A block this registry has not seen (or a table this thread has not seen yet): made or found under the lock.</summary>
+    private static Slot SlotOfLocked(nint native, long index)
+    {
+        if (index < 0 || index >= int.MaxValue)
+        {
+            throw new InvalidOperationException($"The native library gave a record block id out of range ({index + 1}).");
+        }
+
+        lock (Gate)
+        {
+            var slots = table;
+            if (index < slots.Length && slots[index] is { } existing)
+            {
+                // One block per id, for good: another address means another library answered (a foreign build).
+                return existing.Native == native
+                    ? existing
+                    : throw new InvalidOperationException("The native library reused a record block id for another block.");
+            }
+
+            if (count == 0)
+            {
+                Sweeper.Start();
+            }
+
+            if (index >= slots.Length)
+            {
+                var grown = new Slot?[Math.Max(slots.Length * 2, (int)Math.Min(int.MaxValue, index + 1))];
+                Array.Copy(slots, grown, slots.Length);
+                slots = grown;
+            }
+
+            var slot = new Slot(native);
+            slots[index] = slot;
+            count++;
+            Volatile.Write(ref table, slots);
+            return slot;
+        }
+    }
+
+    /// <summary>The record behind <paramref name="value"/>, or null (none, released, or collected). Inlined into
+    /// <c>Attach</c> and <c>Detach</c>: a call and its frame cost about as much as the lookup.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ThreadContextRecord? Resolve(nuint value)
     {
-        var index = (long)((ulong)value & IndexMask) - 1;
+        var index = (long)((ulong)value & BlockIdMask) - 1;
         var slots = Volatile.Read(ref table);
         if ((ulong)index >= (ulong)slots.Length || slots[index] is not { } slot)
         {
@@ -134,86 +142,32 @@ internal static unsafe class RecordRegistry
         Slot? slot;
         lock (Gate)
         {
-            slot = index < count ? table[index] : null;
+            slot = index < table.Length ? table[index] : null;
         }
 
         return slot?.Record is { } record && record.RegistrationGeneration == (ushort)((ulong)value >> GenerationShift) ? record : null;
     }
 
-    /// <summary>The record was disposed (or never got its native record): its values stop resolving and the slot is
-    /// reused.</summary>
+    /// <summary>The record was disposed: its values stop resolving; the slot waits for the block's next record.</summary>
     public static void Release(Slot slot, ThreadContextRecord record)
     {
         // A plain store, made while the record is surely reachable (it is used below): a sweep that took the slot meanwhile
         // finds it free when it tries to move it on (see Sweep).
         Volatile.Write(ref slot.State, Free);
-        slot.Native = 0;
         slot.Strong = null;
         record.RegistrationGeneration = 0;
         GC.KeepAlive(record);
-        var local = ThreadCache;
-        if (local.Count < ThreadCacheCapacity)
-        {
-            local.Items[local.Count++] = slot;
-            return;
-        }
-
-        lock (Gate)
-        {
-            Shared.Push(slot);
-        }
-    }
-
-    private static Slot Take(SlotCache local)
-    {
-        if (local.Count > 0)
-        {
-            var slot = local.Items[--local.Count];
-            local.Items[local.Count] = null!;
-            return slot;
-        }
-
-        return TakeShared();
-    }
-
-    private static Slot TakeShared()
-    {
-        lock (Gate)
-        {
-            if (Shared.Count > 0)
-            {
-                return Shared.Pop();
-            }
-
-            if (count == 0)
-            {
-                Sweeper.Start();
-            }
-
-            var slot = new Slot(count);
-            var slots = table;
-            if (count == slots.Length)
-            {
-                slots = new Slot[count * 2];
-                Array.Copy(table, slots, count);
-            }
-
-            slots[count++] = slot;
-            Volatile.Write(ref table, slots);
-            return slot;
-        }
     }
 
     /// <summary>Orphans the native records whose managed record was collected without Dispose; returns how many.</summary>
     internal static int Sweep()
     {
-        List<(Slot Slot, nint Native)>? lost = null;
+        List<nint>? lost = null;
         lock (Gate)
         {
-            for (var i = 0; i < count; i++)
+            foreach (var slot in table)
             {
-                var slot = table[i];
-                if (Volatile.Read(ref slot.State) != Live)
+                if (slot is null || Volatile.Read(ref slot.State) != Live)
                 {
                     continue;
                 }
@@ -250,7 +204,7 @@ internal static unsafe class RecordRegistry
                     continue;
                 }
 
-                (lost ??= []).Add((slot, slot.Native));
+                (lost ??= []).Add(slot.Native);
             }
         }
 
@@ -260,32 +214,15 @@ internal static unsafe class RecordRegistry
         }
 
         // One native call: orphaning marks, runs the process-wide barrier (creating threads' plain-store hazards become
-        // visible) and scans, with nothing in between that a collection could stop.
-        var natives = new nint[lost.Count];
-        for (var i = 0; i < natives.Length; i++)
-        {
-            natives[i] = lost[i].Native;
-        }
-
+        // visible) and scans, with nothing in between that a collection could stop. The slots are free already: the block
+        // comes back to one of them when the library hands it out again.
+        var natives = lost.ToArray();
         fixed (nint* records = natives)
         {
             NativeApi.RecordsOrphan(records, (nuint)natives.Length);
         }
 
-        foreach (var (slot, _) in lost)
-        {
-            slot.Native = 0;
-        }
-
-        lock (Gate)
-        {
-            foreach (var (slot, _) in lost)
-            {
-                Shared.Push(slot);
-            }
-        }
-
-        return lost.Count;
+        return natives.Length;
     }
 
     /// <summary>Finalized after the collection that finds it unreachable; each one sweeps and leaves a new one (gen0)

@@ -41,18 +41,16 @@ public sealed unsafe class ThreadContextRecord : IDisposable
     {
         if (NativeApi.IsAvailable)
         {
-            var s = RecordRegistry.Register(this);
-            var h = NativeApi.RecordNewUser(s.Value);
+            nuint value;
+            var h = NativeApi.RecordNewBound(&value);
             if (h == 0)
             {
-                RecordRegistry.Release(s, this);
                 throw new OutOfMemoryException("The native thread-context record could not be allocated.");
             }
 
             handle = h;
-            slot = s;
-            user = s.Value;
-            RecordRegistry.Track(s, h);
+            user = value;
+            slot = RecordRegistry.Register(this, h, value);
         }
     }
 
@@ -195,6 +193,15 @@ public sealed unsafe class ThreadContextRecord : IDisposable
             return;
         }
 
+        if (RegistrationGeneration == 0)
+        {
+            return; // another Dispose has it in hand
+        }
+
+        // The registry first: once the library releases the block, any thread may take it for its next record, which
+        // registers in the same slot. Refused (still attached): registered again, as it was.
+        RecordRegistry.Release(slot!, this);
+
         // One native call: on the creating thread, for a record no other thread ever attached, a few stores; otherwise the
         // library runs a process-wide barrier and scans which threads publish it (docs/performance.md). -1: another
         // Dispose has it in hand.
@@ -203,6 +210,7 @@ public sealed unsafe class ThreadContextRecord : IDisposable
         {
             if (result > 0)
             {
+                RecordRegistry.Register(this, h, user);
                 throw StillAttached(result);
             }
 
@@ -210,7 +218,6 @@ public sealed unsafe class ThreadContextRecord : IDisposable
         }
 
         Volatile.Write(ref handle, 0);
-        RecordRegistry.Release(slot!, this);
     }
 
     private static InvalidOperationException StillAttached(int count) => new(

@@ -7,7 +7,7 @@ namespace OtelThreadCtx.Tests;
 public sealed class RecordRegistryTests
 {
     [Fact]
-    public void A_released_value_never_resolves_to_the_record_that_reuses_its_handle()
+    public void A_released_value_never_resolves_to_the_record_that_reuses_its_block()
     {
         var first = new ThreadContextRecord();
         var a = first.Registration;
@@ -19,7 +19,7 @@ public sealed class RecordRegistryTests
 
         using var second = new ThreadContextRecord();
         var b = second.Registration;
-        Assert.Equal((ulong)a & 0xFFFF_FFFF_FFFF, (ulong)b & 0xFFFF_FFFF_FFFF); // the same handle, reused (this thread's cache)
+        Assert.Equal((ulong)a & 0xFFFF_FFFF, (ulong)b & 0xFFFF_FFFF); // the same block id: the block, reused from this thread's pool
         Assert.NotEqual(a, b);
         Assert.Same(second, RecordRegistry.Resolve(b));
         Assert.Null(RecordRegistry.Resolve(a));
@@ -82,6 +82,68 @@ public sealed class RecordRegistryTests
         var record = new ThreadContextRecord();
         ThreadContext.Attach(record);
         return record.Registration;
+    }
+
+    [Fact]
+    public void The_value_a_record_carries_is_its_block_id_and_a_generation_as_the_C_header_says()
+    {
+        var values = new List<ulong>();
+        for (var i = 0; i < 40; i++)
+        {
+            using var record = new ThreadContextRecord();
+            values.Add(record.Registration);
+        }
+
+        foreach (var value in values)
+        {
+            Assert.NotEqual(0UL, value & 0xFFFF_FFFF);            // block id, never 0
+            Assert.Equal(0UL, (value >> 32) & 0xFFFF);             // bits 32-47 unused
+            Assert.InRange(value >> 48, 1UL, 65535UL);             // generation 1..65535
+        }
+
+        // One block, reused: the same id each time, a new generation each time.
+        Assert.Single(values.Select(v => v & 0xFFFF_FFFF).Distinct());
+        Assert.Equal(values.Count, values.Distinct().Count());
+    }
+
+    [Fact]
+    public void A_block_released_on_another_thread_and_reused_there_resolves_to_its_new_record()
+    {
+        // More records than a thread keeps released blocks for (8 in the C layer): the rest go to the process's spare list,
+        // where another thread finds them; each block keeps its slot, whichever thread registers the next record in it.
+        var records = Enumerable.Range(0, 64).Select(_ => new ThreadContextRecord()).ToArray();
+        var ids = records.Select(r => r.Registration & 0xFFFF_FFFF).ToHashSet();
+        var disposer = new Thread(() =>
+        {
+            foreach (var r in records)
+            {
+                r.Dispose();
+            }
+        });
+        disposer.Start();
+        disposer.Join();
+
+        ThreadContextRecord[] reused = [];
+        var creator = new Thread(() => reused = Enumerable.Range(0, 64).Select(_ => new ThreadContextRecord()).ToArray());
+        creator.Start();
+        creator.Join();
+        Assert.Contains(reused, r => ids.Contains(r.Registration & 0xFFFF_FFFF));
+        foreach (var r in reused)
+        {
+            Assert.Same(r, RecordRegistry.Resolve(r.Registration));
+            ThreadContext.Attach(r);
+            Assert.Same(r, ThreadContext.Detach());
+        }
+
+        foreach (var r in records)
+        {
+            Assert.Null(RecordRegistry.Resolve(r.Registration));
+        }
+
+        foreach (var r in reused)
+        {
+            r.Dispose();
+        }
     }
 
     [Fact]

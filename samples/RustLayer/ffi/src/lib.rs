@@ -94,9 +94,13 @@ struct Header {
     /// Other threads: atomic read-modify-write.
     shared_attaches: AtomicI32,
     state: AtomicU32,
-    reserved: u32,
+    /// This block's number, unique in the process and kept for the block's life (1, 2, …).
+    id: u32,
     /// The binding's value.
     user: AtomicUsize,
+    /// Counts the uses of the block by `otel_thread_ctx_record_new_bound` (its values differ from one use to the next).
+    uses: u32,
+    padding: u32,
 }
 
 const HEADER_SIZE_BYTES: usize = core::mem::size_of::<Header>();
@@ -122,6 +126,8 @@ pub extern "C" fn otel_thread_ctx_record_new_user(user: usize) -> *mut Record {
                 return ptr::null_mut();
             }
             ptr::write_bytes(block, 0, HEADER_SIZE_BYTES);
+            // Once per block ever made (blocks are reused, never freed): rare enough for an atomic operation.
+            (*block.cast::<Header>()).id = LAST_BLOCK_ID.fetch_add(1, Ordering::Relaxed) + 1;
         }
         let header = block.cast::<Header>();
         let record = block.add(HEADER_SIZE_BYTES).cast::<Record>();
@@ -173,6 +179,33 @@ unsafe fn spare_take() -> *mut u8 {
     }
     spare_unlock();
     block
+}
+
+static LAST_BLOCK_ID: AtomicU32 = AtomicU32::new(0);
+
+/// As `otel_thread_ctx_record_new_user`, with the value the library chooses stored in `*user`: the block id in the low
+/// 32 bits, a use count from 1 to 65535 in bits 48-63 (the C layer's contract, otel_thread_ctx.h). NULL and `*user = 0`
+/// when memory is exhausted or `user` is NULL.
+///
+/// # Safety
+/// `user` is NULL or points at a writable `usize`.
+#[no_mangle]
+pub unsafe extern "C" fn otel_thread_ctx_record_new_bound(user: *mut usize) -> *mut Record {
+    if user.is_null() {
+        return ptr::null_mut();
+    }
+    let record = otel_thread_ctx_record_new_user(0);
+    if record.is_null() {
+        *user = 0;
+        return record;
+    }
+    let header = header_of(record);
+    // Only the creating thread touches `uses` (the block is not shared yet).
+    (*header).uses = (*header).uses % 0xFFFF + 1;
+    let value = ((*header).uses as usize) << 48 | (*header).id as usize;
+    (*header).user.store(value, Ordering::Relaxed);
+    *user = value;
+    record
 }
 
 /// A new zeroed record with `valid = 1`, or NULL when memory is exhausted.
