@@ -191,7 +191,8 @@ public sealed class NativeAotStaticApps : IDisposable
         // The tool's target program: N threads each publish a known record (ids, two attributes) and print it, then wait.
         var project = new ConsumerProject(feed, extraProperties:
             "<PublishAot>true</PublishAot><InvariantGlobalization>true</InvariantGlobalization><AllowUnsafeBlocks>true</AllowUnsafeBlocks><TreatWarningsAsErrors>true</TreatWarningsAsErrors>",
-            body: File.ReadAllText(Repo.Path("tests", "OtelThreadCtx.ToolTarget", "Program.cs")));
+            body: File.ReadAllText(Repo.Path("tests", "OtelThreadCtx.ToolTarget", "Program.cs")),
+            directoryPrefix: "otc aot consumer "); // a space in every path: ILCompiler passes native libraries to the linker unquoted
         projects.Add(project);
         var publishDir = Path.Combine(project.Directory, "publish");
         var publish = await project.DotnetAsync(null, "publish", "-c", "Release", "-r", rid, "-o", publishDir, $"-p:OtelThreadCtxInline={(mode == "inline" ? "true" : "false")}");

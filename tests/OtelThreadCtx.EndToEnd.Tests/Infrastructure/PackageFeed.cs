@@ -72,10 +72,13 @@ public sealed class ConsumerProject : IDisposable
 {
     private readonly PackageFeed feed;
 
-    public ConsumerProject(PackageFeed feed, string name = "App", string targetFrameworks = "net10.0", string? extraProperties = null, string? body = null)
+    /// <param name="directoryPrefix">Start of the temporary folder's name (one with a space tests that every path the
+    /// targets hand to a tool is quoted).</param>
+    public ConsumerProject(PackageFeed feed, string name = "App", string targetFrameworks = "net10.0", string? extraProperties = null, string? body = null,
+        string directoryPrefix = "otc-consumer-")
     {
         this.feed = feed;
-        Directory = System.IO.Directory.CreateTempSubdirectory("otc-consumer-").FullName;
+        Directory = System.IO.Directory.CreateTempSubdirectory(directoryPrefix).FullName;
         feed.WriteNuGetConfig(Directory);
         ProjectDirectory = System.IO.Path.Combine(Directory, name);
         AddProject(name, targetFrameworks, $"""<PackageReference Include="OtelThreadCtx" Version="{PackageFeed.Version}" />""", extraProperties, "Exe", body ?? AppProgram);
