@@ -27,7 +27,6 @@ public sealed class ThreadContextOptions
     /// then (default: true). Without it the route is known only when the request ends.</summary>
     public bool AspNetCoreRouting { get; set; } = true;
 
-    /// <summary>The longest tag name accepted, in UTF-8 bytes. OTEP 4947 does not bound key names, but each one is
-    /// carried in the process context every reader loads; a name this long is a mistake, not a key.</summary>
-    public const int MaxTagNameLength = 255;
+    /// <summary>The longest tag name accepted, in UTF-8 bytes (<see cref="ThreadContextKeys.MaxNameLength"/>).</summary>
+    public const int MaxTagNameLength = ThreadContextKeys.MaxNameLength;
 }

@@ -1,4 +1,3 @@
-using System.Text;
 using OpenTelemetry.Trace;
 
 namespace OtelThreadCtx.OpenTelemetry;
@@ -6,8 +5,6 @@ namespace OtelThreadCtx.OpenTelemetry;
 /// <summary>The startup check of <see cref="ThreadContextOptions"/> against the limits of OTEP 4947.</summary>
 internal static class ThreadContextOptionsValidator
 {
-    private const string ReservedPrefix = "threadlocal.";
-
     /// <summary>Throws <see cref="ArgumentException"/> naming the first name that breaks a limit and the fix.</summary>
     public static void Validate(ThreadContextOptions options)
     {
@@ -25,14 +22,10 @@ internal static class ThreadContextOptionsValidator
                 throw Invalid($"the attribute tag name '{name}' is listed twice", "list each tag once");
             }
 
-            if (Encoding.UTF8.GetByteCount(name) > ThreadContextOptions.MaxTagNameLength)
+            // The rules ThreadContextKeys.Register applies, checked here at startup so that the error names the option.
+            if (ThreadContextKeys.NameProblem(name) is { } problem)
             {
-                throw Invalid($"the attribute tag name '{name[..32]}…' is {Encoding.UTF8.GetByteCount(name)} UTF-8 bytes long (at most {ThreadContextOptions.MaxTagNameLength})", "use the tag's semantic-convention name");
-            }
-
-            if (name.StartsWith(ReservedPrefix, StringComparison.Ordinal))
-            {
-                throw Invalid($"the attribute tag name '{name}' is in the '{ReservedPrefix}' namespace, which the process context reserves for the thread-context schema", "rename the tag");
+                throw Invalid($"the attribute tag name '{(name.Length > 32 ? name[..32] + "…" : name)}' cannot be a key: {problem}", "rename or remove the tag");
             }
 
             if (!ThreadContextKeys.TryGet(name, out _))

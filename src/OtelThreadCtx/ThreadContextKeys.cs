@@ -10,6 +10,14 @@ public static class ThreadContextKeys
     /// <summary>The most keys OTEP 4947 allows (the index is one byte).</summary>
     public const int MaxKeys = 256;
 
+    /// <summary>The longest key name accepted, in UTF-8 bytes. OTEP 4947 does not bound key names, but each one is carried
+    /// in the process context every reader loads; a name this long is a mistake, not a key.</summary>
+    public const int MaxNameLength = 255;
+
+    /// <summary>The namespace the process context reserves for the thread-context schema (<c>threadlocal.schema_version</c>,
+    /// <c>threadlocal.attribute_key_map</c>): no key is named in it.</summary>
+    public const string ReservedPrefix = "threadlocal.";
+
     private static readonly object Gate = new();
     private static string[] names = [];
     private static ImmutableDictionary<string, byte> indexes = ImmutableDictionary<string, byte>.Empty.WithComparers(StringComparer.Ordinal);
@@ -22,6 +30,8 @@ public static class ThreadContextKeys
     public static IReadOnlyList<string> Names => Volatile.Read(ref names);
 
     /// <summary>Registers <paramref name="name"/> (or finds it) and returns its key.</summary>
+    /// <exception cref="ArgumentException">The name is empty, longer than <see cref="MaxNameLength"/> UTF-8 bytes, or in
+    /// the reserved <see cref="ReservedPrefix"/> namespace.</exception>
     /// <exception cref="InvalidOperationException">256 keys are already registered.</exception>
     public static ThreadContextKey Register(string name)
     {
@@ -29,6 +39,11 @@ public static class ThreadContextKeys
         if (indexes.TryGetValue(name, out var existing))
         {
             return new ThreadContextKey(existing, name);
+        }
+
+        if (NameProblem(name) is { } problem)
+        {
+            throw new ArgumentException($"'{(name.Length > 32 ? name[..32] + "…" : name)}' cannot be a thread-context key: {problem}.", nameof(name));
         }
 
         lock (Gate)
@@ -51,6 +66,26 @@ public static class ThreadContextKeys
             indexes = indexes.Add(name, index);
             return new ThreadContextKey(index, name);
         }
+    }
+
+    /// <summary>Why <paramref name="name"/> cannot be a key (the fix included), or null when it can.</summary>
+    public static string? NameProblem(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (name.Length == 0)
+        {
+            return "it is empty";
+        }
+
+        var length = System.Text.Encoding.UTF8.GetByteCount(name);
+        if (length > MaxNameLength)
+        {
+            return $"it is {length} UTF-8 bytes long (at most {MaxNameLength}); use the attribute's semantic-convention name";
+        }
+
+        return name.StartsWith(ReservedPrefix, StringComparison.Ordinal)
+            ? $"it is in the '{ReservedPrefix}' namespace, which the process context reserves for the thread-context schema; rename it"
+            : null;
     }
 
     /// <summary>Finds a registered key without adding one.</summary>
