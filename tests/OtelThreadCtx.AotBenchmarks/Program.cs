@@ -21,6 +21,13 @@ var records = Enumerable.Range(0, 4).Select(_ => { var r = new ThreadContextReco
 var handles = Enumerable.Range(0, 4).Select(_ => CApi.RecordNew()).ToArray();
 var record = new ThreadContextRecord();
 var handle = CApi.RecordNew();
+// The C calls the .NET API makes for shared records (counted and checked attach, clear): the wrapper's own share is the
+// difference. Each record carries its index + 1 as the user value, as a binding's value.
+var counted = Enumerable.Range(0, 4).Select(i => CApi.RecordNewUser((nuint)i + 1)).ToArray();
+var traceId = Convert.FromHexString("0af7651916cd43dd8448eb211c80319c");
+var spanId = Convert.FromHexString("b7ad6b7169203331");
+var rootSpanId = "b7ad6b7169203330"u8.ToArray();
+var key = ThreadContextKeys.Register("local_root_span_id");
 
 Run("set/ids", n =>
 {
@@ -54,6 +61,14 @@ Run("attach_detach [C API]", n =>
         CApi.Detach();
     }
 });
+Run("attach_detach [C API counted]", n =>
+{
+    for (var i = 0; i < n; i++)
+    {
+        CApi.AttachCounted(counted[0], 1);
+        CApi.Clear();
+    }
+});
 Run("multi/swap/4", n =>
 {
     for (var i = 0; i < n; i++)
@@ -68,8 +83,44 @@ Run("multi/swap/4 [C API]", n =>
         CApi.Attach(handles[i & 3]);
     }
 });
+Run("multi/swap/4 [C API counted]", n =>
+{
+    for (var i = 0; i < n; i++)
+    {
+        CApi.AttachCounted(counted[i & 3], (nuint)(i & 3) + 1);
+    }
+});
 ThreadContext.Detach();
 CApi.Detach();
+CApi.Clear();
+// single/swap (issue 23): a new record per switch, ids and one 16-byte attribute, attached, the previous one released.
+Run("single/swap", n =>
+{
+    for (var i = 0; i < n; i++)
+    {
+        var next = new ThreadContextRecord();
+        next.SetIds(traceId, spanId, 1);
+        next.AddAttribute(key, rootSpanId);
+        ThreadContext.Attach(next)?.Dispose();
+    }
+});
+ThreadContext.Detach()?.Dispose();
+Run("single/swap [C API]", n =>
+{
+    for (var i = 0; i < n; i++)
+    {
+        CApi.SingleSwap(traceId, spanId, rootSpanId);
+    }
+});
+CApi.RecordFree(CApi.Detach());
+Run("single/swap [C API counted]", n =>
+{
+    for (var i = 0; i < n; i++)
+    {
+        CApi.SingleSwapCounted(traceId, spanId, rootSpanId);
+    }
+});
+CApi.EndCounted();
 return 0;
 
 void Run(string name, Action<int> body)
@@ -110,6 +161,88 @@ internal static unsafe partial class CApi
     [LibraryImport("otel_thread_ctx", EntryPoint = "otel_thread_ctx_set")]
     [SuppressGCTransition]
     private static partial int Set(byte* traceId, byte* spanId, byte flags, byte* attributes, nuint length);
+
+    [LibraryImport("otel_thread_ctx", EntryPoint = "otel_thread_ctx_record_new_user")]
+    [SuppressGCTransition]
+    public static partial nint RecordNewUser(nuint user);
+
+    [LibraryImport("otel_thread_ctx", EntryPoint = "otel_thread_ctx_record_free")]
+    [SuppressGCTransition]
+    public static partial void RecordFree(nint record);
+
+    [LibraryImport("otel_thread_ctx", EntryPoint = "otel_thread_ctx_record_set_ids")]
+    [SuppressGCTransition]
+    private static partial void RecordSetIds(nint record, byte* traceId, byte* spanId, byte flags);
+
+    [LibraryImport("otel_thread_ctx", EntryPoint = "otel_thread_ctx_record_add_attr")]
+    [SuppressGCTransition]
+    private static partial int RecordAddAttr(nint record, byte key, byte* value, nuint length);
+
+    [LibraryImport("otel_thread_ctx", EntryPoint = "otel_thread_ctx_record_dispose")]
+    [SuppressGCTransition]
+    private static partial int RecordDispose(nint record);
+
+    [LibraryImport("otel_thread_ctx", EntryPoint = "otel_thread_ctx_attach_counted_checked")]
+    [SuppressGCTransition]
+    private static partial int AttachCountedChecked(nint record, nuint expected, nuint* previous);
+
+    [LibraryImport("otel_thread_ctx", EntryPoint = "otel_thread_ctx_clear")]
+    [SuppressGCTransition]
+    public static partial nuint Clear();
+
+    private static nint published;
+
+    public static nuint AttachCounted(nint record, nuint expected)
+    {
+        nuint previous;
+        AttachCountedChecked(record, expected, &previous);
+        return previous;
+    }
+
+    /// <summary>The C API's single/swap: record_new, set_ids, add_attr, attach, record_free of the previous one.</summary>
+    public static void SingleSwap(byte[] traceId, byte[] spanId, byte[] value)
+    {
+        fixed (byte* t = traceId)
+        fixed (byte* s = spanId)
+        fixed (byte* v = value)
+        {
+            var next = RecordNew();
+            RecordSetIds(next, t, s, 1);
+            RecordAddAttr(next, 0, v, (nuint)value.Length);
+            RecordFree(Attach(next));
+        }
+    }
+
+    /// <summary>The C calls the .NET single/swap makes: record_new_user, set_ids, add_attr, the counted and checked attach,
+    /// record_dispose of the previous one.</summary>
+    public static void SingleSwapCounted(byte[] traceId, byte[] spanId, byte[] value)
+    {
+        fixed (byte* t = traceId)
+        fixed (byte* s = spanId)
+        fixed (byte* v = value)
+        {
+            var next = RecordNewUser(1);
+            RecordSetIds(next, t, s, 1);
+            RecordAddAttr(next, 0, v, (nuint)value.Length);
+            AttachCounted(next, 1);
+            if (published != 0)
+            {
+                RecordDispose(published);
+            }
+
+            published = next;
+        }
+    }
+
+    public static void EndCounted()
+    {
+        Clear();
+        if (published != 0)
+        {
+            RecordDispose(published);
+            published = 0;
+        }
+    }
 
     public static void SetIds(byte[] ids)
     {

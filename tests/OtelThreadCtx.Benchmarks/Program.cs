@@ -20,6 +20,7 @@ public static class Program
         [("multi/swap/4", 3.5), ("multi/swap/16", 3.5), ("attach_detach", 6), ("set/ids", 6), ("set/ids+attr", 8)];
 
     private const string CApiSuffix = " [C API]";
+    private const string CountedSuffix = " [C API counted]";
     private const string RustSuffix = " [Rust layer]";
     private const string PeerSuffix = " [libdatadog]";
 
@@ -115,7 +116,7 @@ public static class Program
             var bench = report.BenchmarkCase;
             var name = bench.Descriptor.WorkloadMethodDisplayInfo.Trim('\'');
             var job = bench.Job.Id;
-            var api = new[] { CApiSuffix, RustSuffix, PeerSuffix }.FirstOrDefault(suffix => name.EndsWith(suffix, StringComparison.Ordinal)) ?? "";
+            var api = new[] { CApiSuffix, CountedSuffix, RustSuffix, PeerSuffix }.FirstOrDefault(suffix => name.EndsWith(suffix, StringComparison.Ordinal)) ?? "";
             name = name[..^api.Length];
             if (bench.Parameters.Items.FirstOrDefault(p => p.Name == "N") is { } n)
             {
@@ -169,14 +170,18 @@ public static class Program
                       "(function pointers, `SuppressGCTransition`), in the same job. \".NET / C\" and the target are for the inline library; " +
                       "\"inline / default\" is for the .NET API (below 1 is faster). Native: Google Benchmark, C++ calling the library (real time).");
         sb.AppendLine();
-        sb.AppendLine("| scenario | .NET default | .NET inline | C API default | C API inline | .NET / C (inline) | inline / default (.NET) | target (.NET inline) | B/op (.NET) | native default | native inline |");
-        sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        sb.AppendLine("\"C API counted\" (shared-record scenarios): the C calls the .NET API itself makes, the counted and checked attach and " +
+                      "`otel_thread_ctx_clear`; \".NET / counted\" is the wrapper's own share (inline).");
+        sb.AppendLine();
+        sb.AppendLine("| scenario | .NET default | .NET inline | C API default | C API inline | C API counted default | C API counted inline | .NET / C (inline) | .NET / counted (inline) | inline / default (.NET) | target (.NET inline) | B/op (.NET) | native default | native inline |");
+        sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (var (s, target) in Scenarios)
         {
             var (nd, ni, cd, ci) = (Get(s, "default"), Get(s, "inline"), Get(s + CApiSuffix, "default"), Get(s + CApiSuffix, "inline"));
+            var (kd, ki) = (Get(s + CountedSuffix, "default"), Get(s + CountedSuffix, "inline"));
             var met = ni is { } v ? (v <= target ? $"≤ {target} met" : $"≤ {target} **missed**") : "—";
             sb.AppendLine(CultureInfo.InvariantCulture,
-                $"| {s} | {Ns(nd)} | {Ns(ni)} | {Ns(cd)} | {Ns(ci)} | {Ratio(ni, ci)} | {Ratio(ni, nd)} | {met} | {Allocated(s, "inline")} | {Ns(Native(s, "default"))} | {Ns(Native(s, "inline"))} |");
+                $"| {s} | {Ns(nd)} | {Ns(ni)} | {Ns(cd)} | {Ns(ci)} | {Ns(kd)} | {Ns(ki)} | {Ratio(ni, ci)} | {Ratio(ni, ki)} | {Ratio(ni, nd)} | {met} | {Allocated(s, "inline")} | {Ns(Native(s, "default"))} | {Ns(Native(s, "inline"))} |");
         }
 
         sb.AppendLine();
@@ -200,13 +205,17 @@ public static class Program
                       "the root span id as a 16-character attribute). Every native call through a function pointer with `SuppressGCTransition`. " +
                       "Targets: C API ≤ 0.8 × libdatadog, .NET ≤ 2 × C API, in both modes.");
         sb.AppendLine();
-        sb.AppendLine("| library | .NET | C API | libdatadog | C API / libdatadog | .NET / C API | B/op (.NET) | native (C++) |");
-        sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        sb.AppendLine("C API counted: the C calls the .NET row makes (`record_new_user`, `set_ids`, `add_attr`, `attach_counted_checked`, " +
+                      "`record_dispose` of the previous one).");
+        sb.AppendLine();
+        sb.AppendLine("| library | .NET | C API | C API counted | libdatadog | C API / libdatadog | .NET / C API | .NET / C API counted | B/op (.NET) | native (C++) |");
+        sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (var job in new[] { "default", "inline" })
         {
             var (net, c, peer) = (Get("single/swap", job), Get("single/swap" + CApiSuffix, job), Get("single/swap" + PeerSuffix, job));
+            var counted = Get("single/swap" + CountedSuffix, job);
             sb.AppendLine(CultureInfo.InvariantCulture,
-                $"| {job} | {Ns(net)} | {Ns(c)} | {Ns(peer)} | {Ratio(c, peer)} | {Ratio(net, c)} | {Allocated("single/swap", job)} | {Ns(Native("single/swap", job))} |");
+                $"| {job} | {Ns(net)} | {Ns(c)} | {Ns(counted)} | {Ns(peer)} | {Ratio(c, peer)} | {Ratio(net, c)} | {Ratio(net, counted)} | {Allocated("single/swap", job)} | {Ns(Native("single/swap", job))} |");
         }
 
         sb.AppendLine();

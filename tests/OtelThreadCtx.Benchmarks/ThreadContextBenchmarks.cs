@@ -8,6 +8,9 @@ namespace OtelThreadCtx.Benchmarks;
 // Every scenario has two rows: the public .NET API, and the same work through the C API called from C# directly
 // (function pointers, SuppressGCTransition): the floor the .NET API is judged against. Both rows of a job run
 // against the same library (OTEL_THREAD_CTX_NATIVE_LIBRARY), in the same process kind, in one BenchmarkDotNet run.
+// The shared-record scenarios have a third row, "[C API counted]": the C calls the .NET API itself makes (the counted,
+// checked attach and clear; record_new_user and record_dispose), so that the table tells the wrapper's own cost apart
+// from the counted attach's.
 
 /// <summary>N prebuilt records attached round-robin on one thread: pointer swaps only.</summary>
 [MemoryDiagnoser]
@@ -31,7 +34,10 @@ public class MultiSwapBenchmarks
             return r;
         }).ToArray();
         handles = Enumerable.Range(0, N).Select(_ => CApi.RecordNew()).ToArray();
+        counted = Enumerable.Range(0, N).Select(i => CApi.RecordNewUser((nuint)i + 1)).ToArray();
     }
+
+    private nint[] counted = [];
 
     [Benchmark(Description = "multi/swap")]
     public ThreadContextRecord? multi_swap()
@@ -49,8 +55,22 @@ public class MultiSwapBenchmarks
         return CApi.Attach(handles[i]);
     }
 
+    [Benchmark(Description = "multi/swap [C API counted]")]
+    public unsafe nuint multi_swap_counted()
+    {
+        var i = next;
+        next = i + 1 == counted.Length ? 0 : i + 1;
+        nuint previous;
+        CApi.AttachCountedChecked(counted[i], (nuint)i + 1, &previous);
+        return previous;
+    }
+
     [GlobalCleanup]
-    public void Cleanup() => ThreadContext.Detach();
+    public unsafe void Cleanup()
+    {
+        ThreadContext.Detach();
+        CApi.Clear();
+    }
 }
 
 /// <summary>Attach one prebuilt record, then detach.</summary>
@@ -66,7 +86,10 @@ public class AttachDetachBenchmarks
         CApi.EnsureLoaded();
         record = new ThreadContextRecord();
         handle = CApi.RecordNew();
+        counted = CApi.RecordNewUser(1);
     }
+
+    private nint counted;
 
     [Benchmark(Description = "attach_detach")]
     public void attach_detach()
@@ -80,6 +103,14 @@ public class AttachDetachBenchmarks
     {
         CApi.Attach(handle);
         return CApi.Detach();
+    }
+
+    [Benchmark(Description = "attach_detach [C API counted]")]
+    public unsafe nuint attach_detach_counted()
+    {
+        nuint previous;
+        CApi.AttachCountedChecked(counted, 1, &previous);
+        return CApi.Clear();
     }
 }
 
@@ -125,8 +156,44 @@ public class SingleSwapBenchmarks
         }
     }
 
+    /// <summary>The C calls the .NET row makes: a record carrying a user value, the counted and checked attach, one-call
+    /// dispose of the record it replaced (the user value is the record's own address here: nothing maps it back).</summary>
+    [Benchmark(Description = "single/swap [C API counted]")]
+    public unsafe void single_swap_counted()
+    {
+        fixed (byte* t = TraceId)
+        fixed (byte* s = SpanId)
+        fixed (byte* v = RootSpanId)
+        {
+            var record = CApi.RecordNewUser(1);
+            CApi.RecordSetIds(record, t, s, 1);
+            CApi.RecordAddAttr(record, 0, v, (nuint)RootSpanId.Length);
+            nuint previous;
+            CApi.AttachCountedChecked(record, 1, &previous);
+            if (published != 0)
+            {
+                CApi.RecordDispose(published);
+            }
+
+            published = record;
+        }
+    }
+
+    private nint published;
+
     [GlobalCleanup(Target = nameof(single_swap))]
     public void Cleanup() => ThreadContext.Detach()?.Dispose();
+
+    [GlobalCleanup(Target = nameof(single_swap_counted))]
+    public unsafe void CleanupCounted()
+    {
+        CApi.Clear();
+        if (published != 0)
+        {
+            CApi.RecordDispose(published);
+            published = 0;
+        }
+    }
 
     [GlobalCleanup(Target = nameof(single_swap_c))]
     public unsafe void CleanupC() => CApi.RecordFree(CApi.Detach());
@@ -394,6 +461,10 @@ internal static unsafe class CApi
     public static readonly delegate* unmanaged[SuppressGCTransition]<nint, byte*, byte*, byte, void> RecordSetIds;
     public static readonly delegate* unmanaged[SuppressGCTransition]<nint, byte, byte*, nuint, int> RecordAddAttr;
     public static readonly delegate* unmanaged[SuppressGCTransition]<nint, void> RecordFree;
+    public static readonly delegate* unmanaged[SuppressGCTransition]<nuint, nint> RecordNewUser;
+    public static readonly delegate* unmanaged[SuppressGCTransition]<nint, nuint, nuint*, int> AttachCountedChecked;
+    public static readonly delegate* unmanaged[SuppressGCTransition]<nuint> Clear;
+    public static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordDispose;
 
 #pragma warning disable CA1810
     static CApi()
@@ -411,6 +482,10 @@ internal static unsafe class CApi
         RecordSetIds = (delegate* unmanaged[SuppressGCTransition]<nint, byte*, byte*, byte, void>)NativeLibrary.GetExport(library, "otel_thread_ctx_record_set_ids");
         RecordAddAttr = (delegate* unmanaged[SuppressGCTransition]<nint, byte, byte*, nuint, int>)NativeLibrary.GetExport(library, "otel_thread_ctx_record_add_attr");
         RecordFree = (delegate* unmanaged[SuppressGCTransition]<nint, void>)NativeLibrary.GetExport(library, "otel_thread_ctx_record_free");
+        RecordNewUser = (delegate* unmanaged[SuppressGCTransition]<nuint, nint>)NativeLibrary.GetExport(library, "otel_thread_ctx_record_new_user");
+        AttachCountedChecked = (delegate* unmanaged[SuppressGCTransition]<nint, nuint, nuint*, int>)NativeLibrary.GetExport(library, "otel_thread_ctx_attach_counted_checked");
+        Clear = (delegate* unmanaged[SuppressGCTransition]<nuint>)NativeLibrary.GetExport(library, "otel_thread_ctx_clear");
+        RecordDispose = (delegate* unmanaged[SuppressGCTransition]<nint, int>)NativeLibrary.GetExport(library, "otel_thread_ctx_record_dispose");
     }
 
     /// <summary>The library named by an environment variable (a job's), or null when unset or unloadable.</summary>
