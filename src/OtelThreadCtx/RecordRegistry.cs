@@ -133,7 +133,7 @@ internal static unsafe class RecordRegistry
             return index < 0 ? null : ResolveLocked(value, index);
         }
 
-        return slot.Record is { } record && record.RegistrationGeneration == (ushort)((ulong)value >> GenerationShift) ? record : null;
+        return RecordOf(slot, value);
     }
 
     /// <summary>A slot made after the table this thread last saw: read under the lock that grew it.</summary>
@@ -145,8 +145,13 @@ internal static unsafe class RecordRegistry
             slot = index < table.Length ? table[index] : null;
         }
 
-        return slot?.Record is { } record && record.RegistrationGeneration == (ushort)((ulong)value >> GenerationShift) ? record : null;
+        return slot is null ? null : RecordOf(slot, value);
     }
+
+    /// <summary>The slot's record if <paramref name="value"/> is its current registration (same generation), else null.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ThreadContextRecord? RecordOf(Slot slot, nuint value) =>
+        slot.Record is { } record && record.RegistrationGeneration == (ushort)((ulong)value >> GenerationShift) ? record : null;
 
     /// <summary>The record was disposed: its values stop resolving; the slot waits for the block's next record.</summary>
     public static void Release(Slot slot, ThreadContextRecord record)
