@@ -70,10 +70,12 @@ for mode in $aot_modes; do
 done
 {
   echo
-  echo "## NativeAOT, the native layer linked in (tests/OtelThreadCtx.AotBenchmarks, median of 7 rounds)"
+  echo "## NativeAOT, the native layer linked in (tests/OtelThreadCtx.AotBenchmarks, median of 7 interleaved rounds)"
   echo
-  echo "| scenario | build | ns/op | B/op |"
-  echo "| --- | --- | ---: | ---: |"
+  echo "A scenario's rows run interleaved, round by round; \".NET / this row\" is the median of the per-round ratios."
+  echo
+  echo "| scenario | build | ns/op | B/op | .NET / this row |"
+  echo "| --- | --- | ---: | ---: | ---: |"
   OTEL_THREAD_CTX_NATIVE_LIBRARY="$PWD/$native/inline/linux-x64/libotel_thread_ctx.so" \
     dotnet tests/OtelThreadCtx.AotBenchmarks/bin/Release/net10.0/OtelThreadCtx.AotBenchmarks.dll "JIT, inline library" "${aot_short[@]}"
   for mode in $aot_modes; do "$aot/$mode/OtelThreadCtx.AotBenchmarks" "NativeAOT static, $mode" "${aot_short[@]}"; done

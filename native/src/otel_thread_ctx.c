@@ -212,12 +212,11 @@ static int process_barrier(void) {
 
 /* ---- Released blocks ---- */
 
-/* A block nobody publishes or protects: kept for this thread's next record, or the process's. Never freed to malloc (a
- * thread may still read the header of a record it stopped protecting). Never creates the state (a thread that is
- * exiting, or never made one, hands it to the spare list). */
-static void block_release(record_header *header) {
+/* A block nobody publishes or protects: kept for the next record of the thread whose state is `state` (the calling
+ * thread's, or NULL), or the process's. Never freed to malloc (a thread may still read the header of a record it stopped
+ * protecting). Never creates the state (a thread that is exiting, or never made one, hands it to the spare list). */
+static void block_release_to(thread_state *state, record_header *header) {
     __atomic_store_n(&header->user, 0, __ATOMIC_RELAXED);
-    thread_state *state = *otel_thread_ctx_shim_state();
     if (state != NULL && state->pooled < POOL_CAPACITY) {
         pool_link(header, state->pool);
         state->pool = header;
@@ -229,6 +228,10 @@ static void block_release(record_header *header) {
     spare_blocks = header;
     __atomic_store_n(&spare_count, spare_count + 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&registry_lock);
+}
+
+static void block_release(record_header *header) {
+    block_release_to(*otel_thread_ctx_shim_state(), header);
 }
 
 static void *__attribute__((noinline)) block_take_spare(void) {
@@ -814,12 +817,15 @@ int32_t otel_thread_ctx_record_dispose(otel_thread_ctx_record *record) {
         return -1;
     }
     /* The mark is a sequentially consistent read-modify-write (a full barrier: lock cmpxchg, casal), and the flag is read
-     * with a sequentially consistent load after it: no separate fence. Only the creator's own hazards can hold a record no other thread ever tried to attach: no barrier, no lock. */
-    if (header->owner == otel_thread_ctx_shim_slot() && __atomic_load_n(&header->shared, __ATOMIC_SEQ_CST) == 0) {
-        thread_state *state = *otel_thread_ctx_shim_state();
+     * with a sequentially consistent load after it: no separate fence. Only the creator's own hazards can hold a record no
+     * other thread ever tried to attach: no barrier, no lock. One TLS access: a thread's state knows its slot (a thread
+     * without one compares the slot itself, and publishes no counted record). */
+    thread_state *state = *otel_thread_ctx_shim_state();
+    otel_thread_ctx_record **self = state != NULL ? state->slot : otel_thread_ctx_shim_slot();
+    if (header->owner == self && __atomic_load_n(&header->shared, __ATOMIC_SEQ_CST) == 0) {
         int32_t result = dispose_finish(header, word, state != NULL && state->counted == record);
         if (result == 0) {
-            block_release(header);
+            block_release_to(state, header);
         }
         return result;
     }

@@ -66,13 +66,14 @@ internal static unsafe class RecordRegistry
     /// carries <paramref name="value"/> (from <c>otel_thread_ctx_record_new_bound</c>): from here on it resolves, and the
     /// sweep frees the native record if the record is lost. The state is stored last (a release store): a sweep that sees
     /// it live sees the record too.</summary>
-    public static Slot Register(ThreadContextRecord record, nint native, nuint value)
+    /// <remarks>The record does not keep its slot: the value finds it again (one table lookup costs less than the write
+    /// barrier of a reference field, and the record stays at 40 bytes).</remarks>
+    public static void Register(ThreadContextRecord record, nint native, nuint value)
     {
         var slot = SlotOf(native, value);
         record.RegistrationGeneration = (ushort)((ulong)value >> GenerationShift);
         slot.Strong = record;
         Volatile.Write(ref slot.State, Live);
-        return slot;
     }
 
     private static Slot SlotOf(nint native, nuint value)
@@ -153,9 +154,11 @@ internal static unsafe class RecordRegistry
     private static ThreadContextRecord? RecordOf(Slot slot, nuint value) =>
         slot.Record is { } record && record.RegistrationGeneration == (ushort)((ulong)value >> GenerationShift) ? record : null;
 
-    /// <summary>The record was disposed: its values stop resolving; the slot waits for the block's next record.</summary>
-    public static void Release(Slot slot, ThreadContextRecord record)
+    /// <summary>The record (registered for <paramref name="native"/> with <paramref name="value"/>) was disposed: its values
+    /// stop resolving; the slot waits for the block's next record.</summary>
+    public static void Release(ThreadContextRecord record, nint native, nuint value)
     {
+        var slot = SlotOf(native, value);
         // A plain store, made while the record is surely reachable (it is used below): a sweep that took the slot meanwhile
         // finds it free when it tries to move it on (see Sweep).
         Volatile.Write(ref slot.State, Free);

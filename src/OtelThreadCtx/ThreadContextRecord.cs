@@ -24,9 +24,6 @@ public sealed unsafe class ThreadContextRecord : IDisposable
 
     private nint handle;
 
-    /// <summary>This record's entry in <see cref="RecordRegistry"/>; the native record carries its value.</summary>
-    private RecordRegistry.Slot? slot;
-
     /// <summary>The value the native record carries while this record owns it (never changed: an attach checks it, so a
     /// native block that was disposed and reused for another record meanwhile is refused).</summary>
     private nuint user;
@@ -50,7 +47,7 @@ public sealed unsafe class ThreadContextRecord : IDisposable
 
             handle = h;
             user = value;
-            slot = RecordRegistry.Register(this, h, value);
+            RecordRegistry.Register(this, h, value);
         }
     }
 
@@ -158,7 +155,9 @@ public sealed unsafe class ThreadContextRecord : IDisposable
         }
 
         var used = (int)*AttrsSize(h);
-        var result = Commit(h, AttributeEncoding.Append(Attributes(h), ref used, key.Index, utf8Value), used);
+        var result = AttributeEncoding.TryAppendShort((byte*)h + RecordLayout.HeaderSize, RecordLayout.AttrsCapacity, ref used, key.Index, utf8Value)
+            ? Commit(h, AttributeResult.Written, used)
+            : Commit(h, AttributeEncoding.Append(Attributes(h), ref used, key.Index, utf8Value), used);
         GC.KeepAlive(this); // see Commit
         return result;
     }
@@ -200,7 +199,7 @@ public sealed unsafe class ThreadContextRecord : IDisposable
 
         // The registry first: once the library releases the block, any thread may take it for its next record, which
         // registers in the same slot. Refused (still attached): registered again, as it was.
-        RecordRegistry.Release(slot!, this);
+        RecordRegistry.Release(this, h, user);
 
         // One native call: on the creating thread, for a record no other thread ever attached, a few stores; otherwise the
         // library runs a process-wide barrier and scans which threads publish it (docs/performance.md). -1: another

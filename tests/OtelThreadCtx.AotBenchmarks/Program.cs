@@ -3,12 +3,17 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using OtelThreadCtx;
 
-// Usage: OtelThreadCtx.AotBenchmarks <build label> [--short]: one markdown row per scenario, "| scenario | build | ns/op | B/op |".
-// The same program runs under the JIT (dotnet OtelThreadCtx.AotBenchmarks.dll, the library beside it) and published
-// NativeAOT with the library linked in, so the rows compare the two on the same scenarios.
-// Each scenario runs 7 rounds of a fixed number of operations after a warm-up; the row is the median round.
+// Usage: OtelThreadCtx.AotBenchmarks <build label> [--short] [--only <scenario prefix>]: one markdown row per row of each
+// scenario, "| scenario | build | ns/op | B/op | .NET / this row |". --only runs the rows whose name starts with the prefix
+// (to profile one; a trailing '$' asks for that name exactly). The same program runs under the JIT (dotnet OtelThreadCtx.AotBenchmarks.dll, the library
+// beside it) and published NativeAOT with the library linked in, so the rows compare the two on the same scenarios.
+// A scenario's rows (the .NET API first, then the C API doing the same) run interleaved: after a warm-up of each, 7
+// rounds, each round running every row once for a fixed number of operations (the row's cleanup after each). ns/op is
+// the row's median round; ".NET / this row" is the median over the rounds of the .NET row's time divided by this row's
+// in the same round, so that a change in the machine's speed between rounds (shared hosts) cancels out of the ratio.
 var label = args.Length > 0 ? args[0] : "unnamed";
 var iterations = args.Contains("--short") ? 200_000 : 20_000_000;
+var only = Array.IndexOf(args, "--only") is var at and >= 0 && at + 1 < args.Length ? args[at + 1] : "";
 if (!ThreadContext.IsSupported)
 {
     Console.Error.WriteLine($"not supported: {ThreadContext.UnavailableReason}");
@@ -29,117 +34,144 @@ var spanId = Convert.FromHexString("b7ad6b7169203331");
 var rootSpanId = "b7ad6b7169203330"u8.ToArray();
 var key = ThreadContextKeys.Register("local_root_span_id");
 
-Run("set/ids", n =>
-{
-    for (var i = 0; i < n; i++)
+Scenario(
+    ("set/ids", n =>
     {
-        ref readonly var c = ref contexts[i & 15];
-        ThreadContext.Set(c.TraceId, c.SpanId, c.TraceFlags);
-    }
-});
-Run("set/ids [C API]", n =>
-{
-    for (var i = 0; i < n; i++)
+        for (var i = 0; i < n; i++)
+        {
+            ref readonly var c = ref contexts[i & 15];
+            ThreadContext.Set(c.TraceId, c.SpanId, c.TraceFlags);
+        }
+    }, ThreadContext.Clear),
+    ("set/ids [C API]", n =>
     {
-        CApi.SetIds(ids[i & 15]);
-    }
-});
-ThreadContext.Clear();
-Run("attach_detach", n =>
-{
-    for (var i = 0; i < n; i++)
+        for (var i = 0; i < n; i++)
+        {
+            CApi.SetIds(ids[i & 15]);
+        }
+    }, ThreadContext.Clear));
+Scenario(
+    ("attach_detach", n =>
     {
-        ThreadContext.Attach(record);
-        ThreadContext.Detach();
-    }
-});
-Run("attach_detach [C API]", n =>
-{
-    for (var i = 0; i < n; i++)
+        for (var i = 0; i < n; i++)
+        {
+            ThreadContext.Attach(record);
+            ThreadContext.Detach();
+        }
+    }, Nothing),
+    ("attach_detach [C API]", n =>
     {
-        CApi.Attach(handle);
-        CApi.Detach();
-    }
-});
-Run("attach_detach [C API counted]", n =>
-{
-    for (var i = 0; i < n; i++)
+        for (var i = 0; i < n; i++)
+        {
+            CApi.Attach(handle);
+            CApi.Detach();
+        }
+    }, Nothing),
+    ("attach_detach [C API counted]", n =>
     {
-        CApi.AttachCounted(counted[0], 1);
-        CApi.Clear();
-    }
-});
-Run("multi/swap/4", n =>
-{
-    for (var i = 0; i < n; i++)
+        for (var i = 0; i < n; i++)
+        {
+            CApi.AttachCounted(counted[0], 1);
+            CApi.Clear();
+        }
+    }, Nothing));
+Scenario(
+    ("multi/swap/4", n =>
     {
-        ThreadContext.Attach(records[i & 3]);
-    }
-});
-Run("multi/swap/4 [C API]", n =>
-{
-    for (var i = 0; i < n; i++)
+        for (var i = 0; i < n; i++)
+        {
+            ThreadContext.Attach(records[i & 3]);
+        }
+    }, () => ThreadContext.Detach()),
+    ("multi/swap/4 [C API]", n =>
     {
-        CApi.Attach(handles[i & 3]);
-    }
-});
-Run("multi/swap/4 [C API counted]", n =>
-{
-    for (var i = 0; i < n; i++)
+        for (var i = 0; i < n; i++)
+        {
+            CApi.Attach(handles[i & 3]);
+        }
+    }, () => CApi.Detach()),
+    ("multi/swap/4 [C API counted]", n =>
     {
-        CApi.AttachCounted(counted[i & 3], (nuint)(i & 3) + 1);
-    }
-});
-ThreadContext.Detach();
-CApi.Detach();
-CApi.Clear();
+        for (var i = 0; i < n; i++)
+        {
+            CApi.AttachCounted(counted[i & 3], (nuint)(i & 3) + 1);
+        }
+    }, () => CApi.Clear()));
 // single/swap (issue 23): a new record per switch, ids and one 16-byte attribute, attached, the previous one released.
-Run("single/swap", n =>
-{
-    for (var i = 0; i < n; i++)
+Scenario(
+    ("single/swap", n =>
     {
-        var next = new ThreadContextRecord();
-        next.SetIds(traceId, spanId, 1);
-        next.AddAttribute(key, rootSpanId);
-        ThreadContext.Attach(next)?.Dispose();
-    }
-});
-ThreadContext.Detach()?.Dispose();
-Run("single/swap [C API]", n =>
-{
-    for (var i = 0; i < n; i++)
+        for (var i = 0; i < n; i++)
+        {
+            var next = new ThreadContextRecord();
+            next.SetIds(traceId, spanId, 1);
+            next.AddAttribute(key, rootSpanId);
+            ThreadContext.Attach(next)?.Dispose();
+        }
+    }, () => ThreadContext.Detach()?.Dispose()),
+    ("single/swap [C API]", n =>
     {
-        CApi.SingleSwap(traceId, spanId, rootSpanId);
-    }
-});
-CApi.RecordFree(CApi.Detach());
-Run("single/swap [C API counted]", n =>
-{
-    for (var i = 0; i < n; i++)
+        for (var i = 0; i < n; i++)
+        {
+            CApi.SingleSwap(traceId, spanId, rootSpanId);
+        }
+    }, () => CApi.RecordFree(CApi.Detach())),
+    ("single/swap [C API counted]", n =>
     {
-        CApi.SingleSwapCounted(traceId, spanId, rootSpanId);
-    }
-});
-CApi.EndCounted();
+        for (var i = 0; i < n; i++)
+        {
+            CApi.SingleSwapCounted(traceId, spanId, rootSpanId);
+        }
+    }, CApi.EndCounted));
 return 0;
 
-void Run(string name, Action<int> body)
+static void Nothing()
 {
-    body(iterations / 10);
-    var rounds = new double[7];
-    long allocated = 0;
-    for (var r = 0; r < rounds.Length; r++)
+}
+
+void Scenario(params (string Name, Action<int> Body, Action After)[] rows)
+{
+    rows = Array.FindAll(rows, row => only.EndsWith('$') ? row.Name == only[..^1] : row.Name.StartsWith(only, StringComparison.Ordinal));
+    if (rows.Length == 0)
     {
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        var watch = Stopwatch.StartNew();
-        body(iterations);
-        watch.Stop();
-        allocated = Math.Max(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
-        rounds[r] = watch.Elapsed.TotalNanoseconds / iterations;
+        return;
     }
 
-    Array.Sort(rounds);
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {label} | {rounds[3]:0.00} | {allocated / (double)iterations:0} |"));
+    foreach (var row in rows)
+    {
+        row.Body(iterations / 10);
+        row.After();
+    }
+
+    const int Rounds = 7;
+    var times = new double[rows.Length, Rounds];
+    var allocated = new long[rows.Length];
+    for (var r = 0; r < Rounds; r++)
+    {
+        for (var k = 0; k < rows.Length; k++)
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            var watch = Stopwatch.StartNew();
+            rows[k].Body(iterations);
+            watch.Stop();
+            allocated[k] = Math.Max(allocated[k], GC.GetAllocatedBytesForCurrentThread() - before);
+            times[k, r] = watch.Elapsed.TotalNanoseconds / iterations;
+            rows[k].After();
+        }
+    }
+
+    for (var k = 0; k < rows.Length; k++)
+    {
+        var own = Median(Enumerable.Range(0, Rounds).Select(r => times[k, r]));
+        var ratio = k == 0 ? "—" : Median(Enumerable.Range(0, Rounds).Select(r => times[0, r] / times[k, r])).ToString("0.00", CultureInfo.InvariantCulture);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {rows[k].Name} | {label} | {own:0.00} | {allocated[k] / (double)iterations:0} | {ratio} |"));
+    }
+}
+
+static double Median(IEnumerable<double> values)
+{
+    var sorted = values.Order().ToArray();
+    return sorted[sorted.Length / 2];
 }
 
 /// <summary>The C API: called directly where the executable links it in (DirectPInvoke "otel_thread_ctx"), through the

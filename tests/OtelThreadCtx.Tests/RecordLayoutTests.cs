@@ -95,6 +95,34 @@ public sealed class RecordLayoutTests : IDisposable
     }
 
     [Fact]
+    public void Utf8_values_of_every_short_length_land_whole_back_to_back_up_to_the_last_byte()
+    {
+        var key = ThreadContextKeys.Register("test.utf8");
+        var record = Track(new ThreadContextRecord());
+        var expected = new List<byte>();
+
+        // Lengths 0 to 32 but 32 (every copy of the short path) and 33 (the first past it), each value a different pattern
+        // (595 bytes), then one that ends exactly at byte 612, then an empty one that no longer fits.
+        static byte[] Value(int length, int salt) => Enumerable.Range(0, length).Select(i => (byte)('A' + ((i * 7) + salt) % 26)).ToArray();
+        foreach (var length in Enumerable.Range(0, 32).Append(33))
+        {
+            var value = Value(length, length);
+            Assert.Equal(AttributeResult.Written, record.AddAttribute(key, value));
+            expected.AddRange([key.Index, (byte)length, .. value]);
+        }
+
+        var last = Value(612 - expected.Count - 2, 99);
+        Assert.Equal(AttributeResult.Written, record.AddAttribute(key, last));
+        expected.AddRange([key.Index, (byte)last.Length, .. last]);
+        Assert.Equal(AttributeResult.Dropped, record.AddAttribute(key, ReadOnlySpan<byte>.Empty));
+
+        ThreadContext.Attach(record);
+        var bytes = Published();
+        Assert.Equal(612, BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(26, 2)));
+        Assert.Equal(expected.ToArray(), bytes[28..]);
+    }
+
+    [Fact]
     public void In_place_update_rewrites_ids_and_leaves_the_record_valid()
     {
         var record = Track(new ThreadContextRecord());
