@@ -74,7 +74,7 @@ internal static unsafe partial class NativeApi
 
         try
         {
-            if (!TryLoad(out var handle, out UnavailableReason))
+            if (!TryLoad(out var handle, out var path, out UnavailableReason))
             {
                 return;
             }
@@ -95,7 +95,7 @@ internal static unsafe partial class NativeApi
             var exports = Array.ConvertAll(names, Export);
             if (Array.IndexOf(exports, (nint)0) is var missing and >= 0)
             {
-                UnavailableReason = $"the library lacks {names[missing]} (an older or foreign build)";
+                UnavailableReason = $"{path} lacks {names[missing]} (an older or foreign build of the library)";
                 return;
             }
 
@@ -125,9 +125,10 @@ internal static unsafe partial class NativeApi
         }
     }
 
-    private static bool TryLoad(out nint handle, out string? reason)
+    private static bool TryLoad(out nint handle, out string? path, out string? reason)
     {
         handle = 0;
+        path = null;
         var architecture = RuntimeInformation.ProcessArchitecture;
         if (!OperatingSystem.IsLinux() || architecture is not (Architecture.X64 or Architecture.Arm64))
         {
@@ -139,16 +140,19 @@ internal static unsafe partial class NativeApi
         var explicitPath = Environment.GetEnvironmentVariable(LibraryPathVariable);
         if (!string.IsNullOrEmpty(explicitPath))
         {
+            path = explicitPath;
             reason = File.Exists(explicitPath)
                 ? LoadChecked(explicitPath, architecture, expectedSha256: null, out handle)
-                : $"{LibraryPathVariable}='{explicitPath}' names no file";
+                : $"'{explicitPath}' names no file";
             reason = reason is null ? null : $"{LibraryPathVariable}: {reason}";
             return reason is null;
         }
 
-        if (FindBesideApplication() is not { } path)
+        var searched = SearchDirectories();
+        path = searched.Select(directory => Path.Combine(directory, $"lib{LibraryName}.so")).FirstOrDefault(File.Exists);
+        if (path is null)
         {
-            reason = $"lib{LibraryName}.so was not found beside the application";
+            reason = $"lib{LibraryName}.so was not found beside the application (looked in {string.Join(", ", searched)}; or name a file with {LibraryPathVariable})";
             return false;
         }
 
@@ -176,35 +180,30 @@ internal static unsafe partial class NativeApi
         return NativeLibrary.TryLoad(path, out handle) ? null : $"{path} could not be loaded";
     }
 
-    /// <summary>The first lib<see cref="LibraryName"/>.so where the runtime itself would look for an application's
-    /// native library: the folders the host names from deps.json (runtimes/&lt;rid&gt;/native/ of a portable build, the
-    /// application folder), this assembly's folder, the application folder. Only these: a copy elsewhere on the system
-    /// search path is not one this application shipped.</summary>
+    /// <summary>Where the runtime itself would look for an application's native library, in order: the folders the host
+    /// names from deps.json (runtimes/&lt;rid&gt;/native/ of a portable build, the application folder), this assembly's
+    /// folder, the application folder. Only these: a copy elsewhere on the system search path is not one this application
+    /// shipped.</summary>
     [UnconditionalSuppressMessage("SingleFile", "IL3000", Justification = "Location is empty in a single-file or NativeAOT application; the application folder, searched next, is the assembly's folder there.")]
-    private static string? FindBesideApplication()
+    private static List<string> SearchDirectories()
     {
-        var fileName = $"lib{LibraryName}.so";
-        if (AppContext.GetData("NATIVE_DLL_SEARCH_DIRECTORIES") is string directories)
+        var directories = new List<string>();
+        if (AppContext.GetData("NATIVE_DLL_SEARCH_DIRECTORIES") is string named)
         {
-            foreach (var directory in directories.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+            directories.AddRange(named.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries));
+        }
+
+        foreach (var directory in (ReadOnlySpan<string?>)[Path.GetDirectoryName(typeof(NativeApi).Assembly.Location), AppContext.BaseDirectory])
+        {
+            if (!string.IsNullOrEmpty(directory) && !directories.Exists(known => Same(known, directory)))
             {
-                if (Path.Combine(directory, fileName) is var candidate && File.Exists(candidate))
-                {
-                    return candidate;
-                }
+                directories.Add(directory);
             }
         }
 
-        var assemblyDirectory = Path.GetDirectoryName(typeof(NativeApi).Assembly.Location);
-        foreach (var directory in (ReadOnlySpan<string?>)[assemblyDirectory, AppContext.BaseDirectory])
-        {
-            if (!string.IsNullOrEmpty(directory) && Path.Combine(directory, fileName) is var candidate && File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
+        return directories;
 
-        return null;
+        static bool Same(string a, string b) => Path.TrimEndingDirectorySeparator(a) == Path.TrimEndingDirectorySeparator(b);
     }
 }
 

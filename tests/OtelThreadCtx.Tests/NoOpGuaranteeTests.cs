@@ -21,7 +21,12 @@ public sealed class NoOpGuaranteeTests(ITestOutputHelper output)
         Aarch64Build,
         VariableNamesAMissingFile,
         VariableNamesACutFile,
+
+        /// <summary>A whole shared library of this machine that is not ours (the runtime's libSystem.Native.so).</summary>
+        VariableNamesAForeignLibrary,
     }
+
+    private static readonly string ForeignLibrary = Path.Combine(System.Runtime.InteropServices.RuntimeEnvironment.GetRuntimeDirectory(), "libSystem.Native.so");
 
     public static TheoryData<Breakage, string> Cases()
     {
@@ -75,6 +80,9 @@ public sealed class NoOpGuaranteeTests(ITestOutputHelper output)
             case Breakage.VariableNamesAMissingFile:
                 environment["OTEL_THREAD_CTX_NATIVE_LIBRARY"] = Path.Combine(app.Folder, "no-such-dir", "libotel_thread_ctx.so");
                 break;
+            case Breakage.VariableNamesAForeignLibrary:
+                environment["OTEL_THREAD_CTX_NATIVE_LIBRARY"] = ForeignLibrary;
+                break;
         }
 
         foreach (var setting in jit.Split(',').Where(s => s.Contains('=', StringComparison.Ordinal)))
@@ -90,12 +98,20 @@ public sealed class NoOpGuaranteeTests(ITestOutputHelper output)
         Assert.Contains("probe: every expectation held", text, StringComparison.Ordinal);
         Assert.Contains(breakage switch
         {
-            Breakage.Deleted => "was not found beside the application",
+            // Where it looked, and the other way to name it.
+            Breakage.Deleted => "libotel_thread_ctx.so was not found beside the application (looked in ",
             Breakage.Aarch64Build => "is built for aarch64",
-            Breakage.VariableNamesAMissingFile => "names no file",
+            // The variable named once, with the value it holds.
+            Breakage.VariableNamesAMissingFile => $"OTEL_THREAD_CTX_NATIVE_LIBRARY: '{Path.Combine(app.Folder, "no-such-dir", "libotel_thread_ctx.so")}' names no file",
+            // Which file, and what it lacks.
+            Breakage.VariableNamesAForeignLibrary => $"{ForeignLibrary} lacks otel_thread_ctx_v1 (an older or foreign build of the library)",
             Breakage.TruncatedTo100Bytes or Breakage.TruncatedTo4096Bytes or Breakage.TruncatedByOneByte or Breakage.VariableNamesACutFile => "is cut short",
             _ => throw new ArgumentOutOfRangeException(nameof(breakage)),
         }, text, StringComparison.Ordinal);
+        if (breakage == Breakage.Deleted)
+        {
+            Assert.Contains($", {app.Folder}; or name a file with OTEL_THREAD_CTX_NATIVE_LIBRARY)", text, StringComparison.Ordinal);
+        }
     }
 
     [Fact]
