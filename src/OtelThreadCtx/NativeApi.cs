@@ -157,11 +157,14 @@ internal static unsafe partial class NativeApi
         }
 
         // The runtime's own libc decides which build the application shipped for it (a portable app carries both).
-        var libc = RuntimeInformation.RuntimeIdentifier.StartsWith("linux-musl-", StringComparison.Ordinal) ? "linux-musl-" : "linux-";
+        var libc = MuslProcess ? "linux-musl-" : "linux-";
         var rid = libc + (architecture == Architecture.Arm64 ? "arm64" : "x64");
         reason = LoadChecked(path, architecture, AppContext.GetData(ShippedSha256Prefix + rid) as string, out handle);
         return reason is null;
     }
+
+    /// <summary>Whether this runtime is a linux-musl build (its libc decides which build of the library it can load).</summary>
+    private static bool MuslProcess => RuntimeInformation.RuntimeIdentifier.StartsWith("linux-musl-", StringComparison.Ordinal);
 
     /// <summary>The AppContext value (runtimeconfig.json, or baked into a NativeAOT image) in which the package's build
     /// targets record the sha256 of the library they copied into the application, per runtime identifier.</summary>
@@ -172,7 +175,7 @@ internal static unsafe partial class NativeApi
     private static string? LoadChecked(string path, Architecture architecture, string? expectedSha256, out nint handle)
     {
         handle = 0;
-        if (NativeLibraryCheck.Check(path, architecture, string.IsNullOrEmpty(expectedSha256) ? null : expectedSha256) is { } refused)
+        if (NativeLibraryCheck.Check(path, architecture, string.IsNullOrEmpty(expectedSha256) ? null : expectedSha256, MuslProcess) is { } refused)
         {
             return $"{path} {refused}";
         }

@@ -20,6 +20,16 @@ internal static class NativeLibraryCheck
     private const ushort EmX86_64 = 62;
     private const ushort EmAarch64 = 183;
     private const uint PtLoad = 1;
+    private const uint PtDynamic = 2;
+    private const long DtNull = 0;
+    private const long DtNeeded = 1;
+    private const long DtStrtab = 5;
+    private const long DtStrsz = 10;
+
+    // A library's dynamic section has a few dozen entries and its string table a few kilobytes; beyond these the libc
+    // check reads no further (and leaves the decision to the loader).
+    private const int MaxDynamicEntries = 512;
+    private const int MaxStringTable = 1 << 16;
 
     // A shared library has about ten program headers; far more means the header is not one.
     private const int MaxProgramHeaders = 256;
@@ -32,13 +42,15 @@ internal static class NativeLibraryCheck
     /// <param name="path">The file about to be loaded.</param>
     /// <param name="architecture">The process's architecture (x64 or arm64).</param>
     /// <param name="expectedSha256">Lower- or upper-case hex sha256 of the file, or null when none is known.</param>
-    public static string? Check(string path, Architecture architecture, string? expectedSha256)
+    /// <param name="muslProcess">True when this process runs on musl (a linux-musl runtime): a library that needs glibc's
+    /// libc.so.6 is refused then, and one that needs musl's libc is refused otherwise.</param>
+    public static string? Check(string path, Architecture architecture, string? expectedSha256, bool muslProcess = false)
     {
         try
         {
             using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
             var length = RandomAccess.GetLength(file);
-            return CheckStructure(file, length, architecture) ?? (expectedSha256 is null ? null : CheckSha256(file, length, expectedSha256));
+            return CheckStructure(file, length, architecture, muslProcess) ?? (expectedSha256 is null ? null : CheckSha256(file, length, expectedSha256));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
         {
@@ -46,7 +58,7 @@ internal static class NativeLibraryCheck
         }
     }
 
-    private static string? CheckStructure(SafeFileHandle file, long length, Architecture architecture)
+    private static string? CheckStructure(SafeFileHandle file, long length, Architecture architecture, bool muslProcess)
     {
         Span<byte> header = stackalloc byte[HeaderSize];
         if (ReadFully(file, header, 0) < HeaderSize)
@@ -129,12 +141,125 @@ internal static class NativeLibraryCheck
                 }
             }
 
-            return loadable == 0 ? Refusal.NoLoadableSegment : null;
+            return loadable == 0 ? Refusal.NoLoadableSegment : CheckLibc(file, length, entries, programHeaderCount, architecture, muslProcess);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(table);
         }
+    }
+
+    /// <summary>The C library the file was linked against, from the names its dynamic section needs (DT_NEEDED), against
+    /// the process's: glibc's is libc.so.6, musl's is libc.so (or libc.musl-&lt;arch&gt;.so.1). A library of the other
+    /// libc may load (Alpine's gcompat provides a libc.so.6) and then fail in ways no check sees, or fail to load with a
+    /// loader message that does not say why. A file whose dynamic section cannot be read is left to the loader.</summary>
+    private static string? CheckLibc(SafeFileHandle file, long length, ReadOnlySpan<byte> programHeaders, int count, Architecture architecture, bool muslProcess)
+    {
+        foreach (var needed in Needed(file, length, programHeaders, count))
+        {
+            var glibc = needed == "libc.so.6";
+            var musl = needed == "libc.so" || (needed.StartsWith("libc.musl-", StringComparison.Ordinal) && needed.EndsWith(".so.1", StringComparison.Ordinal));
+            if ((glibc && muslProcess) || (musl && !muslProcess))
+            {
+                return Refusal.ForeignLibc(needed, muslProcess, architecture);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The DT_NEEDED names of the file (empty when its dynamic section or string table is not where the program
+    /// headers say, or is implausibly large).</summary>
+    private static List<string> Needed(SafeFileHandle file, long length, ReadOnlySpan<byte> programHeaders, int count)
+    {
+        var names = new List<string>();
+        ulong dynamicOffset = 0, dynamicSize = 0;
+        for (var i = 0; i < count; i++)
+        {
+            var entry = programHeaders.Slice(i * ProgramHeaderSize, ProgramHeaderSize);
+            if (BinaryPrimitives.ReadUInt32LittleEndian(entry) == PtDynamic)
+            {
+                dynamicOffset = BinaryPrimitives.ReadUInt64LittleEndian(entry[8..]);
+                dynamicSize = BinaryPrimitives.ReadUInt64LittleEndian(entry[32..]);
+            }
+        }
+
+        var dynamicLength = (int)Math.Min(dynamicSize, MaxDynamicEntries * 16UL) & ~15;
+        if (dynamicLength == 0 || !Inside(dynamicOffset, (ulong)dynamicLength, length))
+        {
+            return names;
+        }
+
+        var dynamic = new byte[dynamicLength];
+        if (ReadFully(file, dynamic, (long)dynamicOffset) < dynamicLength)
+        {
+            return names;
+        }
+
+        var neededOffsets = new List<ulong>();
+        ulong stringTable = 0, stringTableSize = 0;
+        for (var at = 0; at < dynamicLength; at += 16)
+        {
+            var tag = BinaryPrimitives.ReadInt64LittleEndian(dynamic.AsSpan(at));
+            var value = BinaryPrimitives.ReadUInt64LittleEndian(dynamic.AsSpan(at + 8));
+            if (tag == DtNull)
+            {
+                break;
+            }
+
+            switch (tag)
+            {
+                case DtNeeded:
+                    neededOffsets.Add(value);
+                    break;
+                case DtStrtab:
+                    stringTable = value;
+                    break;
+                case DtStrsz:
+                    stringTableSize = value;
+                    break;
+            }
+        }
+
+        // DT_STRTAB is an address: the file offset is where a loadable segment maps it from.
+        if (neededOffsets.Count == 0 || stringTableSize is 0 or > MaxStringTable || FileOffsetOf(stringTable, programHeaders, count) is not { } tableOffset
+            || !Inside(tableOffset, stringTableSize, length))
+        {
+            return names;
+        }
+
+        var strings = new byte[(int)stringTableSize];
+        if (ReadFully(file, strings, (long)tableOffset) < strings.Length)
+        {
+            return names;
+        }
+
+        foreach (var offset in neededOffsets)
+        {
+            if (offset < (ulong)strings.Length && strings.AsSpan((int)offset).IndexOf((byte)0) is var end and >= 0)
+            {
+                names.Add(System.Text.Encoding.ASCII.GetString(strings, (int)offset, end));
+            }
+        }
+
+        return names;
+    }
+
+    private static ulong? FileOffsetOf(ulong address, ReadOnlySpan<byte> programHeaders, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            var entry = programHeaders.Slice(i * ProgramHeaderSize, ProgramHeaderSize);
+            var offset = BinaryPrimitives.ReadUInt64LittleEndian(entry[8..]);
+            var start = BinaryPrimitives.ReadUInt64LittleEndian(entry[16..]);
+            var size = BinaryPrimitives.ReadUInt64LittleEndian(entry[32..]);
+            if (BinaryPrimitives.ReadUInt32LittleEndian(entry) == PtLoad && address >= start && address - start < size)
+            {
+                return offset + (address - start);
+            }
+        }
+
+        return null;
     }
 
     private static string? CheckSha256(SafeFileHandle file, long length, string expected)
@@ -215,6 +340,12 @@ internal static class NativeLibraryCheck
         public static string TooLargeForShipped(long length, string expected) =>
             $"is {length} bytes, not the library this application shipped (sha256 {expected.ToLowerInvariant()})";
 
+
+        public static string ForeignLibc(string needed, bool muslProcess, Architecture architecture) => muslProcess
+            ? $"is built against glibc (it needs {needed}), but this process runs on musl: ship the linux-musl-{Arch(architecture)} build"
+            : $"is built against musl (it needs {needed}), but this process runs on glibc: ship the linux-{Arch(architecture)} build";
+
+        private static string Arch(Architecture architecture) => architecture == Architecture.Arm64 ? "arm64" : "x64";
 
         public static string NotShipped(string actual, string expected) =>
             $"is not the library this application shipped (sha256 {actual.ToLowerInvariant()}, expected {expected.ToLowerInvariant()}): damaged or replaced";

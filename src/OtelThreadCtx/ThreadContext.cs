@@ -23,7 +23,7 @@ public static unsafe class ThreadContext
     public static bool IsSupported => NativeApi.IsAvailable;
 
     /// <summary>Why <see cref="IsSupported"/> is false, or null when it is true: the platform, a library that is missing,
-    /// cut short, built for another architecture, not the one the application shipped (its sha256 differs from the one
+    /// cut short, built for another architecture or against the other libc (glibc, musl), not the one the application shipped (its sha256 differs from the one
     /// the build recorded), or lacking an entry point. Such a library is never loaded; every call is then a no-op.</summary>
     public static string? UnavailableReason => NativeApi.UnavailableReason;
 

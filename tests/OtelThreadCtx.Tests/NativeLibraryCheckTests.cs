@@ -39,6 +39,23 @@ public sealed class NativeLibraryCheckTests : IDisposable
         Assert.Contains("is built for x86-64, but this process runs aarch64",
             NativeLibraryCheck.Check(Write(library), Architecture.Arm64, null), StringComparison.Ordinal);
 
+    [Fact]
+    public void A_glibc_library_is_refused_in_a_musl_process_and_a_musl_one_in_a_glibc_process()
+    {
+        Assert.Contains("is built against glibc (it needs libc.so.6), but this process runs on musl: ship the linux-musl-x64 build",
+            NativeLibraryCheck.Check(Write(library), Architecture.X64, null, muslProcess: true), StringComparison.Ordinal);
+
+        // The same library with the name in its string table cut to musl's libc.so: what a linux-musl build needs.
+        var musl = (byte[])library.Clone();
+        var name = "\0libc.so.6\0"u8;
+        var at = musl.AsSpan().IndexOf(name);
+        Assert.True(at >= 0, "the library names libc.so.6");
+        musl[at + 8] = 0;
+        Assert.Contains("is built against musl (it needs libc.so), but this process runs on glibc: ship the linux-x64 build",
+            NativeLibraryCheck.Check(Write(musl), Architecture.X64, null), StringComparison.Ordinal);
+        Assert.Null(NativeLibraryCheck.Check(Write(musl), Architecture.X64, null, muslProcess: true));
+    }
+
     public static TheoryData<string, int, int, int, string> Fields() => new()
     {
         // what, offset, size in bytes, new value, expected reason
