@@ -26,7 +26,7 @@ public sealed partial class AspNetCoreSampleTests(PackageFeed feed)
 
             var project = Path.Combine(folder, "AspNetCore.csproj");
             File.WriteAllText(project, File.ReadAllText(project).Replace(
-                "Include=\"OtelThreadCtx.OpenTelemetry\" Version=\"0.1.0\"", $"Include=\"OtelThreadCtx.OpenTelemetry\" Version=\"{PackageFeed.Version}\"", StringComparison.Ordinal));
+                "Include=\"OtelThreadCtx.OpenTelemetry\" Version=\"0.2.0\"", $"Include=\"OtelThreadCtx.OpenTelemetry\" Version=\"{PackageFeed.Version}\"", StringComparison.Ordinal));
             feed.WriteNuGetConfig(folder);
             var build = await Tools.RunAsync("dotnet", ["build", project, "-c", "Release", "-nodeReuse:false"], workingDirectory: folder);
             Assert.True(build.ExitCode == 0, build.StandardOutput + build.StandardError);

@@ -34,7 +34,7 @@ public sealed class RustLayerTests(PackageFeed feed) : IDisposable
         }
 
         var project = Path.Combine(folder, "RustLayer.csproj");
-        File.WriteAllText(project, File.ReadAllText(project).Replace("OtelThreadCtx.Sdk/0.1.0", $"OtelThreadCtx.Sdk/{PackageFeed.Version}", StringComparison.Ordinal));
+        File.WriteAllText(project, File.ReadAllText(project).Replace("OtelThreadCtx.Sdk/0.2.0", $"OtelThreadCtx.Sdk/{PackageFeed.Version}", StringComparison.Ordinal));
         feed.WriteNuGetConfig(folder);
         return folder;
     }

@@ -6,7 +6,7 @@ namespace OtelThreadCtx.EndToEnd.Tests.Infrastructure;
 /// every consumer project of the run restores into.</summary>
 public sealed class PackageFeed : IAsyncLifetime
 {
-    public const string Version = "0.1.0-e2e";
+    public const string Version = "0.2.0-e2e";
 
     public string Root { get; } = Directory.CreateTempSubdirectory("otc-feed-").FullName;
 
