@@ -189,9 +189,10 @@ public sealed class KestrelTests(ITestOutputHelper output)
 
         // Warm up: connections, tiered JIT, thread-pool growth, Kestrel's memory pools (malloc in use moves by ±1 MB
         // between rounds of 20,000 in steady state, with or without thread context).
-        // Two rounds: the first leaves malloc's arenas and the per-thread record pools below their plateau (seen: 7-12 MB
-        // after one round, ~12 MB after two, with or without more rounds after).
-        for (var round = 0; round < 2; round++)
+        // Three rounds: the first leaves malloc's arenas and the per-thread record pools below their plateau (seen: 7-12 MB
+        // after one round, ~12 MB after two, with or without more rounds after; on a loaded machine, where the pool grew to
+        // 24 threads, 9.5 MB after two and 15.8 MB after the third).
+        for (var round = 0; round < 3; round++)
         {
             Assert.Equal(0, await Run(client, requests, concurrency));
         }
@@ -219,7 +220,7 @@ public sealed class KestrelTests(ITestOutputHelper output)
                          $"checks {server.Checked}, mismatches {server.Mismatches}; native in use {nativeBefore} -> {nativeUncollected} B, {nativeAfter} B after collections; finalizers pending {pendingBefore} -> {pendingAfter}; pool threads {threadsBefore} -> {threadsAfter}");
         Assert.Equal(0, failures);
         Assert.Equal(0, server.Mismatches);
-        Assert.Equal(requests * 2 * 3, server.Checked); // three rounds, two checks per request
+        Assert.Equal(requests * 2 * 4, server.Checked); // four rounds, two checks per request
         // Flat: a leak of one record (640 B) per request would be 12.8 MB.
         Assert.True(nativeAfter - nativeBefore < 4 * 1024 * 1024, $"native memory grew {nativeAfter - nativeBefore} B over {requests} requests");
         Assert.True(pendingAfter <= pendingBefore + 16, $"finalization queue {pendingBefore} -> {pendingAfter}");
