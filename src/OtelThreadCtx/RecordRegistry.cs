@@ -59,7 +59,12 @@ internal static unsafe class RecordRegistry
 
         /// <summary>The record now: held strongly, else through the weak handle (null once collected). The strong reference
         /// is read first, with acquire semantics: a sweep sets the handle before it drops the reference.</summary>
-        public ThreadContextRecord? Record => Volatile.Read(ref Strong) ?? Unsafe.As<ThreadContextRecord?>(Handle.Target);
+        /// <remarks>Inlined: ILC left it a call in <c>Attach</c> and <c>Detach</c> of a NativeAOT executable.</remarks>
+        public ThreadContextRecord? Record
+        {
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            get => Volatile.Read(ref Strong) ?? Unsafe.As<ThreadContextRecord?>(Handle.Target);
+        }
     }
 
     /// <summary>Registers <paramref name="record"/> as the user of the native record <paramref name="native"/>, which
