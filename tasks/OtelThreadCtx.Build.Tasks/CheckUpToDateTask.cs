@@ -51,7 +51,7 @@ public sealed class CheckUpToDateTask : OtelThreadCtxTask
         var missingOutput = outputs.FirstOrDefault(o => !o.Exists);
         if (missingOutput is not null)
         {
-            Log.LogMessage(MessageImportance.Normal, "OtelThreadCtx: native build needed: {0} does not exist.", missingOutput.FullName);
+            Log.LogMessage(MessageImportance.High, "OtelThreadCtx: native build needed: {0} does not exist.", missingOutput.FullName);
             return Task.FromResult(true);
         }
 
@@ -59,7 +59,17 @@ public sealed class CheckUpToDateTask : OtelThreadCtxTask
         var newer = Inputs.Select(i => new FileInfo(i.ItemSpec)).FirstOrDefault(i => !i.Exists || i.LastWriteTimeUtc > oldestOutput);
         if (newer is not null)
         {
-            Log.LogMessage(MessageImportance.Normal, "OtelThreadCtx: native build needed: {0} is newer than the library.", newer.FullName);
+            // Said at the default verbosity, as the mismatch below is: a build that redoes native work says why.
+            if (newer.Exists)
+            {
+                Log.LogMessage(MessageImportance.High, "OtelThreadCtx: native build needed: {0} ({1:O}) is newer than the library or its report ({2:O}).",
+                    newer.FullName, newer.LastWriteTimeUtc, oldestOutput);
+            }
+            else
+            {
+                Log.LogMessage(MessageImportance.High, "OtelThreadCtx: native build needed: the input {0} does not exist.", newer.FullName);
+            }
+
             return Task.FromResult(true);
         }
 
