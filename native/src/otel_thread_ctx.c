@@ -167,6 +167,11 @@ static thread_state *__attribute__((noinline)) thread_state_create(void **locati
     return state;
 }
 
+/* The calling thread's slot: its state knows it (no TLS access), a thread without one asks the shim. */
+static inline otel_thread_ctx_record **own_slot(const thread_state *state) {
+    return state != NULL ? state->slot : otel_thread_ctx_shim_slot();
+}
+
 static inline thread_state *thread_state_get(void) {
     void **location = otel_thread_ctx_shim_state();
     thread_state *state = *location;
@@ -273,7 +278,7 @@ otel_thread_ctx_record *otel_thread_ctx_record_new_user(uintptr_t user) {
     /* Only the header is cleared: attribute bytes past attrs_data_size are never read. The header's fields are stored
      * atomically: a thread with a stale pointer may read them (it then sees another generation, or another user). */
     record_header *header = (record_header *)block;
-    header->owner = state != NULL ? state->slot : otel_thread_ctx_shim_slot();
+    header->owner = own_slot(state);
     __atomic_store_n(&header->shared, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&header->user, user, __ATOMIC_RELAXED);
     __atomic_store_n(&header->word, with_state(load_word(header), RECORD_LIVE), __ATOMIC_RELAXED);
@@ -818,11 +823,10 @@ int32_t otel_thread_ctx_record_dispose(otel_thread_ctx_record *record) {
     }
     /* The mark is a sequentially consistent read-modify-write (a full barrier: lock cmpxchg, casal), and the flag is read
      * with a sequentially consistent load after it: no separate fence. Only the creator's own hazards can hold a record no
-     * other thread ever tried to attach: no barrier, no lock. One TLS access: a thread's state knows its slot (a thread
-     * without one compares the slot itself, and publishes no counted record). */
+     * other thread ever tried to attach: no barrier, no lock. One TLS access when the thread has its state (a thread
+     * without one publishes no counted record). */
     thread_state *state = *otel_thread_ctx_shim_state();
-    otel_thread_ctx_record **self = state != NULL ? state->slot : otel_thread_ctx_shim_slot();
-    if (header->owner == self && __atomic_load_n(&header->shared, __ATOMIC_SEQ_CST) == 0) {
+    if (header->owner == own_slot(state) && __atomic_load_n(&header->shared, __ATOMIC_SEQ_CST) == 0) {
         int32_t result = dispose_finish(header, word, state != NULL && state->counted == record);
         if (result == 0) {
             block_release_to(state, header);

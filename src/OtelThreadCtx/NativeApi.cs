@@ -149,7 +149,15 @@ internal static unsafe partial class NativeApi
         }
 
         var searched = SearchDirectories();
-        path = searched.Select(directory => Path.Combine(directory, $"lib{LibraryName}.so")).FirstOrDefault(File.Exists);
+        foreach (var directory in searched)
+        {
+            if (Path.Combine(directory, $"lib{LibraryName}.so") is var candidate && File.Exists(candidate))
+            {
+                path = candidate;
+                break;
+            }
+        }
+
         if (path is null)
         {
             reason = $"lib{LibraryName}.so was not found beside the application (looked in {string.Join(", ", searched)}; or name a file with {LibraryPathVariable})";

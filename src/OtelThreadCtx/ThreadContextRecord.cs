@@ -155,9 +155,10 @@ public sealed unsafe class ThreadContextRecord : IDisposable
         }
 
         var used = (int)*AttrsSize(h);
-        var result = AttributeEncoding.TryAppendShort((byte*)h + RecordLayout.HeaderSize, RecordLayout.AttrsCapacity, ref used, key.Index, utf8Value)
-            ? Commit(h, AttributeResult.Written, used)
-            : Commit(h, AttributeEncoding.Append(Attributes(h), ref used, key.Index, utf8Value), used);
+        var appended = AttributeEncoding.TryAppendShort((byte*)h + RecordLayout.HeaderSize, RecordLayout.AttrsCapacity, ref used, key.Index, utf8Value)
+            ? AttributeResult.Written
+            : AttributeEncoding.Append(Attributes(h), ref used, key.Index, utf8Value);
+        var result = Commit(h, appended, used);
         GC.KeepAlive(this); // see Commit
         return result;
     }
