@@ -106,8 +106,11 @@ OTEL_THREAD_CTX_API int otel_thread_ctx_set(const uint8_t trace_id[16], const ui
  * it with its own per-thread state (plain stores: attach, detach and the release of the previous record make no atomic
  * read-modify-write and no CPU barrier on any thread). Disposing pays instead: it runs a process-wide memory barrier
  * (membarrier) and scans which threads publish the record, except on the creating thread when no other thread ever
- * attached the record (then it checks only its own state). The first attach of a record on a thread other than its
- * creator makes one atomic exchange, once per record. A thread that exits releases what it published. `user` is an
+ * attached the record (then it checks only its own state: with plain stores while the thread's bias is on, with one
+ * compare-and-swap otherwise). The first attach of a record on a thread other than its creator makes one atomic
+ * exchange, once per record, and, if the creator's bias is on, turns it off with a process-wide barrier; the bias comes
+ * back after the creator disposed 64 (then 128, … up to 2^20) of its own records in a row that no other thread touched.
+ * A thread that exits releases what it published. `user` is an
  * opaque value for language bindings, returned by the calls below for the counted record they replaced. Do not mix
  * counted and plain attach on one record. Record blocks are never returned to malloc (they are reused). */
 OTEL_THREAD_CTX_API otel_thread_ctx_record *otel_thread_ctx_record_new_user(uintptr_t user);
@@ -142,7 +145,7 @@ OTEL_THREAD_CTX_API uintptr_t otel_thread_ctx_current_user(void);
 /* Threads publishing `record` now (counted attaches; exact once those threads' attaches happened before this call). */
 OTEL_THREAD_CTX_API int32_t otel_thread_ctx_record_attach_count(const otel_thread_ctx_record *record);
 
-/* 1 when the calling thread created `record`. */
+/* 1 when the calling thread created `record` (or took over the state of the exited thread that did). */
 OTEL_THREAD_CTX_API int otel_thread_ctx_record_is_owner(const otel_thread_ctx_record *record);
 
 /* Disposes a counted record in one call, from any thread: 0 when it was freed; the number of threads publishing it when

@@ -50,11 +50,13 @@ enum { RECORD_LIVE = 0, RECORD_DISPOSING = 1, RECORD_ORPHANING = 2, RECORD_ORPHA
 #define STATE_BITS 3u
 #define STATE_MASK ((uint64_t)7u)
 
+struct thread_state;
+
 typedef struct record_header {
-    otel_thread_ctx_record **owner; /* slot address of the creating thread: its identity while it lives */
+    struct thread_state *owner;     /* the creating thread's state (states are reused, never freed; relaxed atomic) */
     uint64_t word;                  /* generation << STATE_BITS | RECORD_* (relaxed atomic; RMW only on the rare side) */
     uintptr_t user;                 /* the binding's value (relaxed atomic) */
-    uint32_t shared;                /* 1 once a thread other than the creator tried to attach it (set once, see mark_shared) */
+    uint32_t shared;                /* 1 once a thread other than the creator attached or disposed it (see mark_shared) */
     uint32_t id;                    /* this block's number, unique in the process and kept for the block's life (1, 2, …) */
 } record_header;
 
@@ -113,7 +115,20 @@ typedef struct thread_state {
     uint32_t pooled;                  /* blocks in pool */
     void *pool;                       /* released record blocks, never published: the next records of this thread */
     struct thread_state *previous_state, *next_state; /* every thread's state, for the scans (under registry_lock) */
+    /* The biased Dispose (docs/performance.md, "Fifth step"). */
+    otel_thread_ctx_record *disposing; /* the record a biased Dispose of this thread is deciding on, or NULL (own stores) */
+    uint32_t streak;                   /* own unshared records disposed in a row with the bias off */
+    uint32_t rebiases;                 /* times the bias came back on: the next time needs twice the streak */
+    /* BIAS_ON: this thread's Dispose of a record it made and no other thread touched makes no read-modify-write. Other
+     * threads turn it off (revoke_bias), this thread back on. Alone on its line: other threads read it at every attach of
+     * a record this thread made. Not cleared when the state is reused (see thread_state_create). */
+    _Alignas(64) uint32_t bias;
 } thread_state;
+
+enum { BIAS_OFF = 0, BIAS_ON = 1, BIAS_REVOKING = 2 };
+
+/* The owner of records made where no state could be: never biased. */
+static thread_state unbiased_owner;
 
 static pthread_key_t state_key;
 static int state_key_ready; /* 1 once the key exists, -1 when it could not be made */
@@ -122,10 +137,12 @@ static pthread_once_t state_once = PTHREAD_ONCE_INIT;
 /* Guards the list of thread states, the spare blocks, and every free of a counted record on the slow paths. */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static thread_state *states;
+static thread_state *free_states; /* states of exited threads, for the next threads (linked by next_state) */
 static void *spare_blocks;
 static size_t spare_count; /* read without the lock (relaxed) to skip it when empty */
 
 static void thread_state_free(void *pointer);
+static int bias_usable(void);
 
 static void thread_state_key_create(void) {
     state_key_ready = pthread_key_create(&state_key, thread_state_free) == 0 ? 1 : -1;
@@ -144,16 +161,37 @@ static thread_state *__attribute__((noinline)) thread_state_create(void **locati
     if (state_key_ready != 1) {
         return NULL;
     }
-    thread_state *state = aligned_alloc(64, (sizeof *state + 63) & ~(size_t)63);
-    if (state == NULL) {
-        return NULL;
+    /* A state another thread left at its exit, else a new one. States are never freed: another thread may read the bias
+     * and the disposing record of the state that made a record at any time (type-stable memory, as record blocks). */
+    pthread_mutex_lock(&registry_lock);
+    thread_state *state = free_states;
+    if (state != NULL) {
+        free_states = state->next_state;
     }
-    memset(state, 0, sizeof *state);
+    pthread_mutex_unlock(&registry_lock);
+    if (state == NULL) {
+        state = aligned_alloc(64, sizeof *state);
+        if (state == NULL) {
+            return NULL;
+        }
+        memset(state, 0, sizeof *state);
+        __atomic_store_n(&state->bias, bias_usable() ? BIAS_ON : BIAS_OFF, __ATOMIC_RELAXED);
+    } else {
+        /* A fresh history, biased again; a compare-and-swap, as another thread may be revoking the bias still. */
+        memset(state, 0, offsetof(thread_state, bias));
+        uint32_t off = BIAS_OFF;
+        if (bias_usable()) {
+            __atomic_compare_exchange_n(&state->bias, &off, BIAS_ON, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+        }
+    }
     state->records[0].valid = 1;
     state->records[1].valid = 1;
     state->slot = otel_thread_ctx_shim_slot();
     if (pthread_setspecific(state_key, state) != 0) {
-        free(state);
+        pthread_mutex_lock(&registry_lock);
+        state->next_state = free_states;
+        free_states = state;
+        pthread_mutex_unlock(&registry_lock);
         return NULL;
     }
     pthread_mutex_lock(&registry_lock);
@@ -165,11 +203,6 @@ static thread_state *__attribute__((noinline)) thread_state_create(void **locati
     pthread_mutex_unlock(&registry_lock);
     *location = state;
     return state;
-}
-
-/* The calling thread's slot: its state knows it (no TLS access), a thread without one asks the shim. */
-static inline otel_thread_ctx_record **own_slot(const thread_state *state) {
-    return state != NULL ? state->slot : otel_thread_ctx_shim_slot();
 }
 
 static inline thread_state *thread_state_get(void) {
@@ -202,6 +235,13 @@ static void barrier_init(void) {
     }
 }
 
+/* Whether a thread's Dispose may be biased: only where another thread can revoke the bias with an expedited barrier (the
+ * global command takes milliseconds). */
+static int bias_usable(void) {
+    pthread_once(&barrier_once, barrier_init);
+    return barrier_command == MEMBARRIER_PRIVATE_EXPEDITED;
+}
+
 /* Every thread of the process has run a full memory barrier between this call's start and its return, so a plain store a
  * thread made before that point is visible to the loads after the call, and its loads after that point see the stores
  * this thread made before the call. Returns 0 when no such barrier exists here (membarrier refused). */
@@ -220,7 +260,15 @@ static int process_barrier(void) {
 /* A block nobody publishes or protects: kept for the next record of the thread whose state is `state` (the calling
  * thread's, or NULL), or the process's. Never freed to malloc (a thread may still read the header of a record it stopped
  * protecting). Never creates the state (a thread that is exiting, or never made one, hands it to the spare list). */
-static void block_release_to(thread_state *state, record_header *header) {
+static void __attribute__((noinline, cold)) block_release_spare(record_header *header) {
+    pthread_mutex_lock(&registry_lock);
+    pool_link(header, spare_blocks);
+    spare_blocks = header;
+    __atomic_store_n(&spare_count, spare_count + 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static inline void block_release_to(thread_state *state, record_header *header) {
     __atomic_store_n(&header->user, 0, __ATOMIC_RELAXED);
     if (state != NULL && state->pooled < POOL_CAPACITY) {
         pool_link(header, state->pool);
@@ -228,11 +276,7 @@ static void block_release_to(thread_state *state, record_header *header) {
         state->pooled++;
         return;
     }
-    pthread_mutex_lock(&registry_lock);
-    pool_link(header, spare_blocks);
-    spare_blocks = header;
-    __atomic_store_n(&spare_count, spare_count + 1, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&registry_lock);
+    block_release_spare(header); /* out of line: the callers' hot paths save no register for it */
 }
 
 static void block_release(record_header *header) {
@@ -278,8 +322,9 @@ otel_thread_ctx_record *otel_thread_ctx_record_new_user(uintptr_t user) {
     /* Only the header is cleared: attribute bytes past attrs_data_size are never read. The header's fields are stored
      * atomically: a thread with a stale pointer may read them (it then sees another generation, or another user). */
     record_header *header = (record_header *)block;
-    header->owner = own_slot(state);
-    __atomic_store_n(&header->shared, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&header->owner, state != NULL ? state : &unbiased_owner, __ATOMIC_RELAXED);
+    /* Release: a thread whose mark_shared exchange reads this (or a later) value sees the owner above. */
+    __atomic_store_n(&header->shared, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&header->user, user, __ATOMIC_RELAXED);
     __atomic_store_n(&header->word, with_state(load_word(header), RECORD_LIVE), __ATOMIC_RELAXED);
     otel_thread_ctx_record *record = record_of(block);
@@ -523,12 +568,52 @@ static int COLD release_orphan_then_ok(record_header *header, uint64_t seen) {
     return 0;
 }
 
-/* The first attach on a thread other than the creator: one read-modify-write per record, then never again. The
- * creator's Dispose reads the flag after marking the record, so it either sees the flag (and runs the barrier and the
- * scan) or this thread's check after the fence sees the mark. */
-static void COLD mark_shared(record_header *header) {
+/* Turns the bias of `owner` off: when this returns, no biased Dispose of that thread is under way, and its next ones see
+ * the bias off (or, after it turned it back on itself, the shared flag of every record marked before). The barrier makes
+ * the owner's `disposing` store visible if it came before it, and the owner's load of the bias sees REVOKING if it came
+ * after. 0 when no barrier could be run (the bias is off, but a Dispose under way may be missed). */
+static int COLD revoke_bias(thread_state *owner) {
+    for (;;) {
+        uint32_t bias = __atomic_load_n(&owner->bias, __ATOMIC_ACQUIRE);
+        if (bias == BIAS_OFF) {
+            return 1;
+        }
+        if (bias == BIAS_REVOKING) {
+            sched_yield(); /* another thread revokes it: done within one barrier and one Dispose */
+            continue;
+        }
+        if (__atomic_compare_exchange_n(&owner->bias, &bias, BIAS_REVOKING, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+            break;
+        }
+    }
+    int barrier = process_barrier();
+    /* Seen NULL once after the barrier: the Dispose that may have read BIAS_ON is over, and its stores are visible (it
+     * clears `disposing` with a release store). Every later one reads REVOKING or OFF. */
+    while (barrier && __atomic_load_n(&owner->disposing, __ATOMIC_ACQUIRE) != NULL) {
+        sched_yield();
+    }
+    __atomic_store_n(&owner->bias, BIAS_OFF, __ATOMIC_SEQ_CST);
+    return barrier;
+}
+
+/* A thread other than the creator attaches or disposes the record: marked shared (one read-modify-write per record and
+ * thread, then never again), and the creator's bias turned off if it was on. The creator's Dispose with the bias off
+ * reads the flag after its compare-and-swap, so it either sees the flag (and runs the barrier and the scan) or this
+ * thread's check after the fence sees the mark; with the bias on it reads the flag after publishing `disposing`, which
+ * revoke_bias waits for. 0 when the bias could not be revoked. */
+static int COLD mark_shared(record_header *header) {
     __atomic_exchange_n(&header->shared, 1u, __ATOMIC_SEQ_CST);
+    int ok = revoke_bias(__atomic_load_n(&header->owner, __ATOMIC_RELAXED));
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return ok;
+}
+
+/* Whether an attach on a thread other than the creator must go through mark_shared first: the record is not marked yet,
+ * or the creator's bias is on (it may have come back on after the mark; acquire: when it reads OFF, the stores of the
+ * creator's last biased Dispose are visible). */
+static inline int needs_mark(const record_header *header) {
+    return __atomic_load_n(&header->shared, __ATOMIC_RELAXED) == 0
+           || __atomic_load_n(&__atomic_load_n(&header->owner, __ATOMIC_RELAXED)->bias, __ATOMIC_ACQUIRE) != BIAS_OFF;
 }
 
 /* The record was not live (or not the expected one) after the pending hazard was published: wait out a Dispose in
@@ -591,8 +676,9 @@ static void thread_state_free(void *pointer) {
         __atomic_store_n(&spare_count, spare_count + 1, __ATOMIC_RELAXED);
         block = next;
     }
+    state->next_state = free_states;
+    free_states = state;
     pthread_mutex_unlock(&registry_lock);
-    free(state);
 }
 
 int otel_thread_ctx_set(const uint8_t trace_id[16], const uint8_t span_id[8], uint8_t trace_flags,
@@ -689,8 +775,8 @@ static int COLD attach_counted_general(otel_thread_ctx_record *record, uintptr_t
     if (check && __atomic_load_n(&header->user, __ATOMIC_RELAXED) != expected) {
         return -1;
     }
-    if (header->owner != state->slot && __atomic_load_n(&header->shared, __ATOMIC_RELAXED) == 0) {
-        mark_shared(header);
+    if (__atomic_load_n(&header->owner, __ATOMIC_RELAXED) != state && needs_mark(header) && !mark_shared(header)) {
+        return -2;
     }
     /* The hazard first, then the check: a Dispose that marked the record before this load is seen by it, one that marks
      * it after scans after its barrier, which makes this store visible to the scan. */
@@ -715,7 +801,7 @@ static inline __attribute__((always_inline)) int attach_counted_fast(otel_thread
     otel_thread_ctx_record *previous = state->counted;
     if (__builtin_expect(previous == record
                          || (check && __atomic_load_n(&header->user, __ATOMIC_RELAXED) != expected)
-                         || (header->owner != state->slot && __atomic_load_n(&header->shared, __ATOMIC_RELAXED) == 0), 0)) {
+                         || (__atomic_load_n(&header->owner, __ATOMIC_RELAXED) != state && needs_mark(header)), 0)) {
         return attach_counted_general(record, expected, check, previous_user);
     }
     store_hazard(&state->pending, record);
@@ -772,7 +858,7 @@ int32_t otel_thread_ctx_record_attach_count(const otel_thread_ctx_record *record
 }
 
 int otel_thread_ctx_record_is_owner(const otel_thread_ctx_record *record) {
-    return record != NULL && header_of(record)->owner == otel_thread_ctx_shim_slot();
+    return record != NULL && __atomic_load_n(&header_of(record)->owner, __ATOMIC_RELAXED) == *otel_thread_ctx_shim_state();
 }
 
 /* LIVE -> DISPOSING (the only transition two disposers could race for). */
@@ -812,33 +898,95 @@ static int32_t COLD dispose_scan(record_header *header, uint64_t word) {
     return result;
 }
 
+/* The bias back on after a streak of own, unshared records disposed with it off: 64, 128, … up to 2^20 of them, doubling
+ * each time, so that a thread whose records keep being shared pays a revocation (one barrier, on the other thread) at
+ * most once per 2^20 of its Disposes. A compare-and-swap: a revocation under way wins. */
+static void bias_streak(thread_state *state) {
+    uint32_t rebiases = state->rebiases < 14u ? state->rebiases : 14u;
+    if (++state->streak < (64u << rebiases) || !bias_usable()) {
+        return;
+    }
+    state->streak = 0;
+    uint32_t off = BIAS_OFF;
+    if (__atomic_compare_exchange_n(&state->bias, &off, BIAS_ON, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+        state->rebiases++;
+    }
+}
+
+/* The creating thread, without the bias (or for a record another thread touched): the compare-and-swap, then the flag.
+ * The mark is a sequentially consistent read-modify-write (a full barrier: lock cmpxchg, casal), and the flag is read
+ * with a sequentially consistent load after it: no separate fence. Only the creator's own hazards can hold a record no
+ * other thread ever tried to attach: no barrier, no lock. */
+static int32_t COLD dispose_own_unbiased(thread_state *state, record_header *header) {
+    uint64_t word;
+    if (!mark_disposing(header, &word)) {
+        return -1;
+    }
+    if (__atomic_load_n(&header->shared, __ATOMIC_SEQ_CST) != 0) {
+        state->streak = 0;
+        return dispose_scan(header, word);
+    }
+    int32_t result = dispose_finish(header, word, state->counted == record_of(header));
+    if (result == 0) {
+        block_release_to(state, header);
+        if (__atomic_load_n(&state->bias, __ATOMIC_RELAXED) == BIAS_OFF) {
+            bias_streak(state);
+        }
+    }
+    return result;
+}
+
+/* Another thread's record (or a thread without a state): marked shared, the creator's bias revoked, then the mark, the
+ * barrier and the scan. */
+static int32_t COLD dispose_other(record_header *header) {
+    uint64_t word;
+    if (!mark_shared(header) || !mark_disposing(header, &word)) {
+        return -1;
+    }
+    return dispose_scan(header, word);
+}
+
+/* The creating thread with its bias on, for a record no other thread touched: plain stores (docs/performance.md, "Fifth
+ * step"). It names the record in `disposing`, then reads the bias and the flag: a thread that marks the record and
+ * revokes the bias either is seen here (the flag, or the bias no longer on: the unbiased path), or sees `disposing`
+ * after its barrier and waits until this call is done. With the bias on and the flag clear, no other thread writes the
+ * word or holds the record (each would have marked it first), so only this thread's own `counted` can: a plain check. */
 int32_t otel_thread_ctx_record_dispose(otel_thread_ctx_record *record) {
     if (record == NULL) {
         return -1;
     }
     record_header *header = header_of(record);
-    uint64_t word;
-    if (!mark_disposing(header, &word)) {
-        return -1;
-    }
-    /* The mark is a sequentially consistent read-modify-write (a full barrier: lock cmpxchg, casal), and the flag is read
-     * with a sequentially consistent load after it: no separate fence. Only the creator's own hazards can hold a record no
-     * other thread ever tried to attach: no barrier, no lock. One TLS access when the thread has its state (a thread
-     * without one publishes no counted record). */
     thread_state *state = *otel_thread_ctx_shim_state();
-    if (header->owner == own_slot(state) && __atomic_load_n(&header->shared, __ATOMIC_SEQ_CST) == 0) {
-        int32_t result = dispose_finish(header, word, state != NULL && state->counted == record);
-        if (result == 0) {
-            block_release_to(state, header);
-        }
-        return result;
+    if (state == NULL || __atomic_load_n(&header->owner, __ATOMIC_RELAXED) != state) {
+        return dispose_other(header);
     }
-    return dispose_scan(header, word);
+    __atomic_store_n(&state->disposing, record, __ATOMIC_RELAXED);
+    FENCE();
+    if (__builtin_expect(__atomic_load_n(&state->bias, __ATOMIC_RELAXED) != BIAS_ON
+                         || __atomic_load_n(&header->shared, __ATOMIC_RELAXED) != 0, 0)) {
+        __atomic_store_n(&state->disposing, NULL, __ATOMIC_RELAXED);
+        return dispose_own_unbiased(state, header);
+    }
+    uint64_t word = load_word(header);
+    int32_t result = state_of(word) != RECORD_LIVE ? -1 : state->counted == record;
+    if (result == 0) {
+        counted_free(header, word);
+    }
+    /* Release: a revoking thread that reads NULL sees the word above. */
+    __atomic_store_n(&state->disposing, NULL, __ATOMIC_RELEASE);
+    if (result == 0) {
+        block_release_to(state, header);
+    }
+    return result;
 }
 
 int32_t otel_thread_ctx_record_dispose_begin(otel_thread_ctx_record *record) {
     record_header *header = header_of(record);
     uint64_t word;
+    thread_state *state = *otel_thread_ctx_shim_state();
+    if ((state == NULL || __atomic_load_n(&header->owner, __ATOMIC_RELAXED) != state) && !mark_shared(header)) {
+        return -1;
+    }
     if (!mark_disposing(header, &word)) {
         return -1;
     }

@@ -3,7 +3,7 @@ using Xunit.Abstractions;
 
 namespace OtelThreadCtx.EndToEnd.Tests;
 
-/// <summary>The C API from C (native/smoke.c, native/pool.c) on several threads, against the libraries the build produces:
+/// <summary>The C API from C (native/smoke.c, native/pool.c, native/bias.c) on several threads, against the libraries the build produces:
 /// x86-64 natively, aarch64 under qemu-user with Debian's cross libc.</summary>
 public sealed class NativeSmokeTests(ITestOutputHelper output)
 {
@@ -71,6 +71,31 @@ public sealed class NativeSmokeTests(ITestOutputHelper output)
         var folder = Repo.Path("artifacts", "native", "Release", "default", "linux-" + architecture);
         Assert.True(File.Exists(Path.Combine(folder, "libotel_thread_ctx.so")), $"{folder} has no library: build the solution first");
         Assert.Contains("pool: ok", await RunCAsync("pool.c", architecture, folder), StringComparison.Ordinal);
+    }
+
+    /// <summary>The biased Dispose (native/bias.c): the process-wide barriers it runs, counted per thread, follow the policy
+    /// (revoked at the first attach elsewhere, back on after 64, then 128 unshared Disposes), and a creator disposing its
+    /// records while another thread attaches them, revocations all along, never frees a record that thread publishes.</summary>
+    [Theory]
+    [InlineData("default", "x64")]
+    [InlineData("inline", "x64")]
+    [InlineData("default", "arm64")]
+    public async Task A_biased_dispose_is_revoked_by_the_first_attach_elsewhere_and_never_frees_a_published_record(string mode, string architecture)
+    {
+        if (mode == "inline")
+        {
+            using var build = new NativeBuild();
+            var result = await build.BuildAsync(new Dictionary<string, string> { ["OtelThreadCtxInline"] = "true" });
+            Assert.True(result.ExitCode == 0, Output(result));
+            Assert.Contains("bias: ok", await RunCAsync("bias.c", architecture, Path.GetDirectoryName(build.OutputLibrary)!), StringComparison.Ordinal);
+            return;
+        }
+
+        var folder = Repo.Path("artifacts", "native", "Release", "default", "linux-" + architecture);
+        Assert.True(File.Exists(Path.Combine(folder, "libotel_thread_ctx.so")), $"{folder} has no library: build the solution first");
+        var text = await RunCAsync("bias.c", architecture, folder);
+        Assert.Contains("bias: ok", text, StringComparison.Ordinal);
+        Assert.Contains("registered (bias on)", text, StringComparison.Ordinal); // this kernel (and qemu-user) run the expedited barrier
     }
 
     [Fact]

@@ -5,21 +5,23 @@ using CliWrap.Buffered;
 
 namespace OtelThreadCtx.Tests;
 
-/// <summary>Attach and detach of shared records make no atomic read-modify-write and no CPU barrier, on any thread: read
-/// from the machine code of the built libraries (the mode under test beside the tests, x86-64, and the default arm64
-/// build). The rare side (Dispose, the first attach of a record on a thread other than its creator, orphans) lives in
-/// other functions, and the same detector finds its atomics there, so it is not blind.</summary>
+/// <summary>Attach and detach of shared records make no atomic read-modify-write and no CPU barrier, on any thread, and
+/// neither does the entry of Dispose, which the creating thread's biased Dispose never leaves: read from the machine code
+/// of the built libraries (the mode under test beside the tests, x86-64, and the default arm64 build). The rare side (the
+/// unbiased Dispose, a Dispose on another thread, the first attach of a record on a thread other than its creator, the
+/// revocation of a bias, orphans) lives in other functions, and the same detector finds its atomics there, so it is not
+/// blind.</summary>
 public sealed partial class AtomicFreeAttachTests
 {
-    /// <summary>Exported functions an attach, a detach or a release runs through.</summary>
+    /// <summary>Exported functions an attach, a detach, a release or the biased Dispose runs through.</summary>
     private static readonly string[] HotFunctions =
     [
         "otel_thread_ctx_attach_counted", "otel_thread_ctx_attach_counted_checked", "otel_thread_ctx_clear",
-        "otel_thread_ctx_set", "otel_thread_ctx_attach", "otel_thread_ctx_detach",
+        "otel_thread_ctx_set", "otel_thread_ctx_attach", "otel_thread_ctx_detach", "otel_thread_ctx_record_dispose",
     ];
 
     /// <summary>Functions of the rare side, which must hold atomics (the detector's control).</summary>
-    private static readonly string[] RareFunctions = ["mark_shared", "otel_thread_ctx_record_dispose"];
+    private static readonly string[] RareFunctions = ["mark_shared", "revoke_bias", "dispose_own_unbiased", "dispose_other"];
 
     // x86-64: any lock prefix, xchg with a memory operand (implicitly locked), mfence; cmpxchg/xadd never appear unlocked
     // in compiled atomics, but are refused too.
