@@ -609,10 +609,12 @@ static int COLD mark_shared(record_header *header) {
 }
 
 /* Whether an attach on a thread other than the creator must go through mark_shared first: the record is not marked yet,
- * or the creator's bias is on (it may have come back on after the mark; acquire: when it reads OFF, the stores of the
- * creator's last biased Dispose are visible). */
+ * or the creator's bias is on (it may have come back on after the mark). Both loads acquire, the flag first: the bias
+ * is read after the mark it saw, so a bias the creator turned back on before a biased Dispose that missed that mark is
+ * seen (ON: revoke it here), or else the OFF of the revocation that waited for that Dispose, whose stores (the word) the
+ * acquire then makes visible. A plain `mov` each on x86-64, `ldar` on arm64. */
 static inline int needs_mark(const record_header *header) {
-    return __atomic_load_n(&header->shared, __ATOMIC_RELAXED) == 0
+    return __atomic_load_n(&header->shared, __ATOMIC_ACQUIRE) == 0
            || __atomic_load_n(&__atomic_load_n(&header->owner, __ATOMIC_RELAXED)->bias, __ATOMIC_ACQUIRE) != BIAS_OFF;
 }
 
