@@ -30,6 +30,9 @@ _Static_assert(sizeof(otel_thread_ctx_record *) == 8, "the slot is an 8-byte poi
 
 #define FENCE() atomic_signal_fence(memory_order_seq_cst)
 
+/* The rare side: out of line, so that the hot paths save no register for it. */
+#define COLD __attribute__((noinline, cold))
+
 static inline void store_slot(otel_thread_ctx_record **slot, otel_thread_ctx_record *value) {
     __atomic_store_n(slot, value, __ATOMIC_RELAXED);
 }
@@ -144,6 +147,20 @@ static size_t spare_count; /* read without the lock (relaxed) to skip it when em
 static void thread_state_free(void *pointer);
 static int bias_usable(void);
 
+/* OFF -> ON by the thread itself (a compare-and-swap: a revocation under way wins), then a full fence before any of its
+ * later loads. Without the fence its next biased Dispose could read a record's `shared` flag before the ON is visible
+ * (on arm64 nothing orders a CAS's store before a later plain load), while a marker reads the bias OFF and revokes
+ * nothing: both miss the other (store buffering). With it, either the marker's sequentially consistent load of the bias
+ * sees ON (and revokes it, waiting for that Dispose), or the Dispose sees the mark. 1 when it turned the bias on. */
+static int COLD bias_rearm(thread_state *state) {
+    uint32_t off = BIAS_OFF;
+    if (!__atomic_compare_exchange_n(&state->bias, &off, BIAS_ON, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+        return 0;
+    }
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return 1;
+}
+
 static void thread_state_key_create(void) {
     state_key_ready = pthread_key_create(&state_key, thread_state_free) == 0 ? 1 : -1;
 }
@@ -179,9 +196,8 @@ static thread_state *__attribute__((noinline)) thread_state_create(void **locati
     } else {
         /* A fresh history, biased again; a compare-and-swap, as another thread may be revoking the bias still. */
         memset(state, 0, offsetof(thread_state, bias));
-        uint32_t off = BIAS_OFF;
         if (bias_usable()) {
-            __atomic_compare_exchange_n(&state->bias, &off, BIAS_ON, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+            bias_rearm(state);
         }
     }
     state->records[0].valid = 1;
@@ -507,8 +523,6 @@ static inline void copy_small(uint8_t *destination, const uint8_t *source, size_
 
 /* ---- Counted records: hazards instead of counts ---- */
 
-#define COLD __attribute__((noinline, cold))
-
 /* Threads whose hazards hold `record` now (under registry_lock). Without a barrier before it, a store a thread made just
  * now may not be seen yet: the callers that decide a free run one first, or rely on a scan that did (see the proof). */
 static int32_t hazard_count(const otel_thread_ctx_record *record, const thread_state *except) {
@@ -571,10 +585,12 @@ static int COLD release_orphan_then_ok(record_header *header, uint64_t seen) {
 /* Turns the bias of `owner` off: when this returns, no biased Dispose of that thread is under way, and its next ones see
  * the bias off (or, after it turned it back on itself, the shared flag of every record marked before). The barrier makes
  * the owner's `disposing` store visible if it came before it, and the owner's load of the bias sees REVOKING if it came
- * after. 0 when no barrier could be run (the bias is off, but a Dispose under way may be missed). */
+ * after. The first load is sequentially consistent, after the caller's mark: against the owner's bias_rearm (its CAS,
+ * then a fence) either it sees ON, or the owner's later loads see the mark. 0 when no barrier could be run (the bias is
+ * off, but a Dispose under way may be missed). */
 static int COLD revoke_bias(thread_state *owner) {
     for (;;) {
-        uint32_t bias = __atomic_load_n(&owner->bias, __ATOMIC_ACQUIRE);
+        uint32_t bias = __atomic_load_n(&owner->bias, __ATOMIC_SEQ_CST);
         if (bias == BIAS_OFF) {
             return 1;
         }
@@ -609,13 +625,16 @@ static int COLD mark_shared(record_header *header) {
 }
 
 /* Whether an attach on a thread other than the creator must go through mark_shared first: the record is not marked yet,
- * or the creator's bias is on (it may have come back on after the mark). Both loads acquire, the flag first: the bias
- * is read after the mark it saw, so a bias the creator turned back on before a biased Dispose that missed that mark is
- * seen (ON: revoke it here), or else the OFF of the revocation that waited for that Dispose, whose stores (the word) the
- * acquire then makes visible. A plain `mov` each on x86-64, `ldar` on arm64. */
+ * or the creator's bias is on (it may have come back on after the mark). Both loads sequentially consistent, the flag
+ * first. A mark this reads was made by a marker whose own load of the bias came after it: if the creator's bias came
+ * back on before that mark (its ON and fence precede the mark), this load, which follows the mark, sees ON or what a
+ * later revocation stored (REVOKING: mark here and wait; OFF: stored after that revocation waited out the biased
+ * Dispose, whose stores it then sees); if it came back on after the mark, the creator's Dispose reads the mark after
+ * its fence. Acquire would not do: that chain needs these loads in the single order of sequentially consistent
+ * operations. A plain `mov` each on x86-64, `ldar` on arm64. */
 static inline int needs_mark(const record_header *header) {
-    return __atomic_load_n(&header->shared, __ATOMIC_ACQUIRE) == 0
-           || __atomic_load_n(&__atomic_load_n(&header->owner, __ATOMIC_RELAXED)->bias, __ATOMIC_ACQUIRE) != BIAS_OFF;
+    return __atomic_load_n(&header->shared, __ATOMIC_SEQ_CST) == 0
+           || __atomic_load_n(&__atomic_load_n(&header->owner, __ATOMIC_RELAXED)->bias, __ATOMIC_SEQ_CST) != BIAS_OFF;
 }
 
 /* The record was not live (or not the expected one) after the pending hazard was published: wait out a Dispose in
@@ -909,8 +928,7 @@ static void bias_streak(thread_state *state) {
         return;
     }
     state->streak = 0;
-    uint32_t off = BIAS_OFF;
-    if (__atomic_compare_exchange_n(&state->bias, &off, BIAS_ON, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+    if (bias_rearm(state)) {
         state->rebiases++;
     }
 }

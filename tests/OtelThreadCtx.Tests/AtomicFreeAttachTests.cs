@@ -60,6 +60,24 @@ public sealed partial class AtomicFreeAttachTests
         }
     }
 
+    /// <summary>A thread that turns its bias back on fences after the compare-and-swap, before any later load (its next
+    /// biased Dispose reads the record's <c>shared</c> flag): without it, on arm64 the flag could be read before the ON is
+    /// visible while a marker reads the bias OFF, and both miss the other (docs/performance.md, "Fifth step", point 2).</summary>
+    [Theory]
+    [MemberData(nameof(Libraries))]
+    public async Task Turning_the_bias_back_on_fences_after_the_compare_and_swap(string library)
+    {
+        Assert.True(File.Exists(library), $"{library} was not built (dotnet build native/OtelThreadCtx.Native.csproj -c Release)");
+        var (arm64, functions) = await Disassemble(library, ["bias_rearm"]);
+        Assert.True(functions.TryGetValue("bias_rearm", out var body), $"bias_rearm not found in {library}");
+
+        var compareAndSwap = arm64 ? new Regex(@"\s(casal?|bl\s.*__aarch64_cas\d_(acq_rel|sync))\b") : new Regex(@"\scmpxchg");
+        var fence = arm64 ? new Regex(@"\sdmb\s+ish\b") : new Regex(@"\s(mfence|lock\s+or)");
+        var cas = compareAndSwap.Match(body);
+        Assert.True(cas.Success, $"no compare-and-swap in bias_rearm ({library}):\n{body}");
+        Assert.True(fence.IsMatch(body[cas.Index..]), $"no full fence after the compare-and-swap in bias_rearm ({library}):\n{body}");
+    }
+
     /// <summary>Each function's disassembly (llvm-objdump, which reads both architectures).</summary>
     private static async Task<(bool Arm64, Dictionary<string, string> Functions)> Disassemble(string library, string[] names)
     {
