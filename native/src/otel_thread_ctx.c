@@ -511,11 +511,15 @@ size_t otel_thread_ctx_read_current(uint8_t *buffer, size_t capacity) {
 /* Attribute blocks are usually a few dozen bytes: 8-byte moves beat a call into the library's memcpy. */
 static inline void copy_small(uint8_t *destination, const uint8_t *source, size_t size) {
     size_t i = 0;
+    /* Word by word, not vectorised: the vector loop's registers would make every caller save some (a frame on the path of
+     * each Set, which mostly copies nothing or a few words). */
+#pragma clang loop vectorize(disable) interleave(disable) unroll(disable)
     for (; i + 8 <= size; i += 8) {
         uint64_t word;
         memcpy(&word, source + i, 8);
         memcpy(destination + i, &word, 8);
     }
+#pragma clang loop vectorize(disable) unroll(disable)
     for (; i < size; i++) {
         destination[i] = source[i];
     }
@@ -702,15 +706,11 @@ static void thread_state_free(void *pointer) {
     pthread_mutex_unlock(&registry_lock);
 }
 
-int otel_thread_ctx_set(const uint8_t trace_id[16], const uint8_t span_id[8], uint8_t trace_flags,
-                        const uint8_t *attrs, size_t attrs_size) {
-    if (attrs_size > OTEL_THREAD_CTX_ATTRS_CAPACITY || (attrs == NULL && attrs_size != 0)) {
-        return -1;
-    }
-    thread_state *state = thread_state_get();
-    if (state == NULL) {
-        return -1;
-    }
+/* Writes the thread's unpublished record of its pair and publishes it; the counted record published before is released.
+ * Written so that the common case saves no register and makes no call (the rare ones leave by tail calls). */
+static inline __attribute__((always_inline)) int set_publish(thread_state *state, const uint8_t trace_id[16],
+                                                             const uint8_t span_id[8], uint8_t trace_flags,
+                                                             const uint8_t *attrs, size_t attrs_size) {
     uint32_t index = state->next & 1u;
     /* Not published: no reader can see these writes until the slot store below. */
     otel_thread_ctx_record *record = &state->records[index];
@@ -721,8 +721,42 @@ int otel_thread_ctx_set(const uint8_t trace_id[16], const uint8_t span_id[8], ui
     store_slot(state->slot, record);
     FENCE();
     state->next = index ^ 1u;
-    release_counted(state);
+    otel_thread_ctx_record *counted = state->counted;
+    if (counted == NULL) {
+        return 0;
+    }
+    uint64_t seen = load_word(header_of(counted));
+    store_hazard(&state->counted, NULL);
+    if (release_needs_check(counted, seen)) {
+        return release_orphan_then_ok(header_of(counted), seen);
+    }
     return 0;
+}
+
+static inline __attribute__((always_inline)) int set_arguments_ok(const uint8_t *attrs, size_t attrs_size) {
+    return attrs_size <= OTEL_THREAD_CTX_ATTRS_CAPACITY && (attrs != NULL || attrs_size == 0);
+}
+
+/* Every case of otel_thread_ctx_set: arguments refused, or a thread without its state yet. */
+static int COLD set_general(const uint8_t trace_id[16], const uint8_t span_id[8], uint8_t trace_flags,
+                            const uint8_t *attrs, size_t attrs_size) {
+    if (!set_arguments_ok(attrs, attrs_size)) {
+        return -1;
+    }
+    thread_state *state = thread_state_get();
+    if (state == NULL) {
+        return -1;
+    }
+    return set_publish(state, trace_id, span_id, trace_flags, attrs, attrs_size);
+}
+
+int otel_thread_ctx_set(const uint8_t trace_id[16], const uint8_t span_id[8], uint8_t trace_flags,
+                        const uint8_t *attrs, size_t attrs_size) {
+    thread_state *state = *otel_thread_ctx_shim_state();
+    if (__builtin_expect(state == NULL || !set_arguments_ok(attrs, attrs_size), 0)) {
+        return set_general(trace_id, span_id, trace_flags, attrs, attrs_size);
+    }
+    return set_publish(state, trace_id, span_id, trace_flags, attrs, attrs_size);
 }
 
 /* Attach, counted: no read-modify-write and no CPU barrier (the argument: docs/performance.md, "Shared records without
