@@ -195,7 +195,11 @@ static thread_state *__attribute__((noinline)) thread_state_create(void **locati
         __atomic_store_n(&state->bias, bias_usable() ? BIAS_ON : BIAS_OFF, __ATOMIC_RELAXED);
     } else {
         /* A fresh history, biased again; a compare-and-swap, as another thread may be revoking the bias still. */
-        memset(state, 0, offsetof(thread_state, bias));
+        memset(state, 0, offsetof(thread_state, disposing));
+        /* A revoker of the previous thread's bias may still read it (NULL already: an atomic store, not the memset). */
+        __atomic_store_n(&state->disposing, NULL, __ATOMIC_RELAXED);
+        state->streak = 0;
+        state->rebiases = 0;
         if (bias_usable()) {
             bias_rearm(state);
         }
