@@ -326,9 +326,39 @@ static void *__attribute__((noinline)) block_take_spare(void) {
     return block;
 }
 
-otel_thread_ctx_record *otel_thread_ctx_record_new_user(uintptr_t user) {
+/* The block's id and this use of it: the generation (bumped at every release) as 1..65535 in the top 16 bits, so that the
+ * value differs from every earlier use of the block, and never has a zero generation. */
+static inline uintptr_t bound_user(const record_header *header, uint64_t word) {
+    return (uintptr_t)(((word >> STATE_BITS) % 0xFFFFu) + 1u) << 48 | header->id;
+}
+
+/* A block taken for a new record: its header made live for `owner` with `user`, or, when `bound` is not NULL, with the
+ * block's own value (bound_user), which is also stored there. Only the header is cleared: attribute bytes past
+ * attrs_data_size are never read. The header's fields are stored atomically: a thread with a stale pointer may read them
+ * (it then sees another generation, or another user). */
+static inline __attribute__((always_inline)) otel_thread_ctx_record *record_init(thread_state *owner, void *block,
+                                                                                 uintptr_t user, uintptr_t *bound) {
+    record_header *header = block;
+    uint64_t word = load_word(header);
+    if (bound != NULL) {
+        user = bound_user(header, word);
+        *bound = user;
+    }
+    __atomic_store_n(&header->owner, owner, __ATOMIC_RELAXED);
+    /* Release: a thread whose mark_shared exchange reads this (or a later) value sees the owner above. */
+    __atomic_store_n(&header->shared, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&header->user, user, __ATOMIC_RELAXED);
+    __atomic_store_n(&header->word, with_state(word, RECORD_LIVE), __ATOMIC_RELAXED);
+    otel_thread_ctx_record *record = record_of(block);
+    memset(record, 0, OTEL_THREAD_CTX_HEADER_SIZE);
+    record->valid = 1;
+    return record;
+}
+
+/* Every case: a thread without its state yet, or with an empty pool (the spare list, else a new block). */
+static otel_thread_ctx_record *COLD record_new_general(uintptr_t user, uintptr_t *bound) {
     thread_state *state = thread_state_get();
-    unsigned char *block;
+    void *block;
     if (state != NULL && state->pool != NULL) {
         block = state->pool;
         state->pool = pool_next(block);
@@ -336,47 +366,41 @@ otel_thread_ctx_record *otel_thread_ctx_record_new_user(uintptr_t user) {
     } else {
         block = block_take_spare();
         if (block == NULL) {
+            if (bound != NULL) {
+                *bound = 0;
+            }
             return NULL;
         }
     }
-    /* Only the header is cleared: attribute bytes past attrs_data_size are never read. The header's fields are stored
-     * atomically: a thread with a stale pointer may read them (it then sees another generation, or another user). */
-    record_header *header = (record_header *)block;
-    __atomic_store_n(&header->owner, state != NULL ? state : &unbiased_owner, __ATOMIC_RELAXED);
-    /* Release: a thread whose mark_shared exchange reads this (or a later) value sees the owner above. */
-    __atomic_store_n(&header->shared, 0, __ATOMIC_RELEASE);
-    __atomic_store_n(&header->user, user, __ATOMIC_RELAXED);
-    __atomic_store_n(&header->word, with_state(load_word(header), RECORD_LIVE), __ATOMIC_RELAXED);
-    otel_thread_ctx_record *record = record_of(block);
-    memset(record, 0, OTEL_THREAD_CTX_HEADER_SIZE);
-    record->valid = 1;
-    return record;
+    return record_init(state != NULL ? state : &unbiased_owner, block, user, bound);
+}
+
+/* The common case, the calling thread's pool, with no register saved and no call (the rest: record_new_general, by a
+ * tail call). */
+static inline __attribute__((always_inline)) otel_thread_ctx_record *record_new_fast(uintptr_t user, uintptr_t *bound) {
+    thread_state *state = *otel_thread_ctx_shim_state();
+    void *block = state != NULL ? state->pool : NULL;
+    if (__builtin_expect(block == NULL, 0)) {
+        return record_new_general(user, bound);
+    }
+    state->pool = pool_next(block);
+    state->pooled--;
+    return record_init(state, block, user, bound);
+}
+
+otel_thread_ctx_record *otel_thread_ctx_record_new_user(uintptr_t user) {
+    return record_new_fast(user, NULL);
 }
 
 otel_thread_ctx_record *otel_thread_ctx_record_new(void) {
-    return otel_thread_ctx_record_new_user(0);
-}
-
-/* The block's id and this use of it: the generation (bumped at every release) as 1..65535 in the top 16 bits, so that the
- * value differs from every earlier use of the block, and never has a zero generation. */
-static inline uintptr_t bound_user(const record_header *header, uint64_t word) {
-    return (uintptr_t)(((word >> STATE_BITS) % 0xFFFFu) + 1u) << 48 | header->id;
+    return record_new_fast(0, NULL);
 }
 
 otel_thread_ctx_record *otel_thread_ctx_record_new_bound(uintptr_t *user) {
     if (user == NULL) {
         return NULL;
     }
-    otel_thread_ctx_record *record = otel_thread_ctx_record_new_user(0);
-    if (record == NULL) {
-        *user = 0;
-        return NULL;
-    }
-    record_header *header = header_of(record);
-    uintptr_t value = bound_user(header, load_word(header));
-    __atomic_store_n(&header->user, value, __ATOMIC_RELAXED);
-    *user = value;
-    return record;
+    return record_new_fast(0, user);
 }
 
 void otel_thread_ctx_record_free(otel_thread_ctx_record *record) {
