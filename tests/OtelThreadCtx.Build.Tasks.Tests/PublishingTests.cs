@@ -99,6 +99,21 @@ public sealed class PublishingTests : IDisposable
         Assert.True(File.GetLastWriteTimeUtc(destination) > DateTime.UtcNow.AddMinutes(-1));
     }
 
+    [Fact]
+    public void A_copy_keeps_the_source_permission_bits()
+    {
+        var source = Path.Combine(folder, "linked.so");
+        var destination = Path.Combine(folder, "copied.so");
+        File.WriteAllBytes(source, [1, 2, 3]);
+        File.SetUnixFileMode(source, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute);
+        File.WriteAllBytes(destination, [9]);
+        File.SetUnixFileMode(destination, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+
+        AtomicFile.Copy(source, destination);
+
+        Assert.Equal(File.GetUnixFileMode(source), File.GetUnixFileMode(destination));
+    }
+
     [Theory]
     [InlineData("default", NativeBuildMode.Default)]
     [InlineData("inline", NativeBuildMode.Inline)]

@@ -15,10 +15,13 @@ public static class AtomicFile
     public static bool IsTemporary(string path) =>
         Path.GetFileName(path) is { } name && name.StartsWith('.') && name.EndsWith(".tmp", StringComparison.Ordinal);
 
+    /// <summary>Copies <paramref name="source"/> whole, with its permission bits (a linked library keeps its execute
+    /// bits, as the SDK's own copies do).</summary>
     public static void Copy(string source, string destination)
     {
         using var input = new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.Read);
-        Write(destination, output => input.CopyTo(output));
+        UnixFileMode? mode = OperatingSystem.IsWindows() ? null : File.GetUnixFileMode(source);
+        Write(destination, output => input.CopyTo(output), mode);
     }
 
     public static void WriteAllText(string destination, string text) =>
@@ -31,7 +34,7 @@ public static class AtomicFile
     public static void WriteAllLines(string destination, IEnumerable<string> lines) =>
         WriteAllText(destination, string.Concat(lines.Select(l => l + "\n")));
 
-    private static void Write(string destination, Action<FileStream> fill)
+    private static void Write(string destination, Action<FileStream> fill, UnixFileMode? mode = null)
     {
         var temporary = TemporaryName(destination);
         try
@@ -40,6 +43,11 @@ public static class AtomicFile
             {
                 fill(output);
                 output.Flush(flushToDisk: true);
+            }
+
+            if (mode is { } bits && !OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(temporary, bits);
             }
 
             // The new file is as new as this build, whatever the source's time: the gate compares times.
