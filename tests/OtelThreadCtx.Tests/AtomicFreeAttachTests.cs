@@ -78,6 +78,33 @@ public sealed partial class AtomicFreeAttachTests
         Assert.True(fence.IsMatch(body[cas.Index..]), $"no full fence after the compare-and-swap in bias_rearm ({library}):\n{body}");
     }
 
+    /// <summary>The handoff of a record from <c>pending</c> to <c>counted</c> is ordered for a scan that runs meanwhile
+    /// (docs/performance.md, "the hazard moves after P"): on arm64, where stores and loads reorder, the attach clears
+    /// <c>pending</c> with a store-release after it stored <c>counted</c>, and the scans (Dispose, orphans) read
+    /// <c>pending</c> with a load-acquire. Neither is a read-modify-write or a barrier instruction.</summary>
+    [Fact]
+    public async Task The_hazard_handoff_is_a_store_release_read_by_a_load_acquire_on_arm64()
+    {
+        var library = Path.Combine(RepositoryRoot, "artifacts", "native", "Release", "default", "linux-arm64", "libotel_thread_ctx.so");
+        Assert.True(File.Exists(library), $"{library} was not built (dotnet build src/OtelThreadCtx -c Release)");
+        string[] attaches = ["otel_thread_ctx_attach_counted", "otel_thread_ctx_attach_counted_checked"];
+        string[] scans = ["dispose_scan", "release_orphan", "otel_thread_ctx_record_orphan_end"];
+        var (arm64, functions) = await Disassemble(library, [.. attaches, .. scans]);
+        Assert.True(arm64, library);
+
+        foreach (var name in attaches)
+        {
+            Assert.True(functions.TryGetValue(name, out var body), $"{name} not found in {library}");
+            Assert.Matches(new Regex(@"\sstlr\s+xzr,"), body);
+        }
+
+        foreach (var name in scans)
+        {
+            Assert.True(functions.TryGetValue(name, out var body), $"{name} not found in {library}");
+            Assert.Matches(new Regex(@"\sldar\s+x\d+,"), body);
+        }
+    }
+
     /// <summary>Each function's disassembly (llvm-objdump, which reads both architectures).</summary>
     private static async Task<(bool Arm64, Dictionary<string, string> Functions)> Disassemble(string library, string[] names)
     {
