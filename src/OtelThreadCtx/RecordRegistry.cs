@@ -21,8 +21,9 @@ namespace OtelThreadCtx;
 /// handle pointed at the record and lets the strong reference go (the record was alive at that collection); a slot whose
 /// weak handle the collector cleared lost its record without Dispose, and the sweep orphans its native record: the library
 /// frees it at once, or when the last thread that publishes it stops. So a record nobody disposed is found by the second
-/// collection after it became unreachable. The sweep moves a slot's state with compare-and-swap, <c>Dispose</c> with a
-/// plain store (no atomic operation on the hot path), and the two never both release it (see <see cref="Sweep"/>).</para>
+/// collection after it became unreachable. The sweep moves a slot's state with compare-and-swap, <c>Dispose</c> with
+/// release stores (no atomic operation on the hot path), and the two never both release it (see <see cref="Sweep"/> and
+/// <see cref="Release"/>).</para>
 /// </remarks>
 internal static unsafe class RecordRegistry
 {
@@ -48,8 +49,10 @@ internal static unsafe class RecordRegistry
         /// <summary>The block's record (the same address for every record the block holds).</summary>
         public readonly nint Native = native;
 
-        /// <summary>Targets the record once a sweep saw it alive (until then, <see cref="Strong"/> holds it).</summary>
-        public GCHandle Handle = GCHandle.Alloc(null, GCHandleType.Weak);
+        /// <summary>Targets the record once a sweep saw it alive (until then, <see cref="Strong"/> holds it). A long weak
+        /// handle: a short one is cleared while the record is still reachable from an object waiting for finalization,
+        /// whose finalizer may yet call <c>Dispose</c> (after the sweep orphaned the block and another record took it).</summary>
+        public GCHandle Handle = GCHandle.Alloc(null, GCHandleType.WeakTrackResurrection);
 
         /// <summary>The record, from its registration until the first sweep after it, or its release.</summary>
         public ThreadContextRecord? Strong;
@@ -164,10 +167,14 @@ internal static unsafe class RecordRegistry
     public static void Release(ThreadContextRecord record, nint native, nuint value)
     {
         var slot = SlotOf(native, value);
-        // A plain store, made while the record is surely reachable (it is used below): a sweep that took the slot meanwhile
-        // finds it free when it tries to move it on (see Sweep).
+        // No atomic operation, made while the record is surely reachable (it is used below): a sweep that took the slot
+        // meanwhile finds it free when it tries to move it on (see Sweep). Both stores are releases, in this order: a
+        // sweep that reads the reference cleared (and the handle empty, as a slot's first record leaves it) then sees
+        // the state Free, and does not orphan a record being disposed. With a plain store of the reference, the JIT or an
+        // arm64 core could make it visible before the state, and a sweep between the two would orphan the block that
+        // the Dispose frees too (found by an independent review).
         Volatile.Write(ref slot.State, Free);
-        slot.Strong = null;
+        Volatile.Write(ref slot.Strong, null);
         record.RegistrationGeneration = 0;
         GC.KeepAlive(record);
     }
