@@ -164,8 +164,8 @@ OTEL_THREAD_CTX_API int32_t otel_thread_ctx_record_dispose_end(otel_thread_ctx_r
  * process-wide memory barrier that the caller runs (one for many records): the record is freed at end when no thread
  * publishes it, otherwise by the last thread that stops publishing it. Its user value reads 0 from begin on. Between
  * begin and end the calling thread must not attach, detach or set. Orphaning takes the place of Dispose: no Dispose of
- * the record may be under way or come later (a binding that lost its last reference cannot make one; the library does
- * not arbitrate between the two). */
+ * the record may be under way or come later (a binding that lost its last reference cannot make one). A record that is
+ * not live at begin (disposed, freed, being disposed) is left as it is. */
 OTEL_THREAD_CTX_API void otel_thread_ctx_record_orphan_begin(otel_thread_ctx_record *record);
 OTEL_THREAD_CTX_API void otel_thread_ctx_record_orphan_end(otel_thread_ctx_record *record);
 

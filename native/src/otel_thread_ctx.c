@@ -1103,8 +1103,16 @@ int32_t otel_thread_ctx_record_dispose_end(otel_thread_ctx_record *record) {
 
 void otel_thread_ctx_record_orphan_begin(otel_thread_ctx_record *record) {
     record_header *header = header_of(record);
+    uint64_t word = load_word(header);
+    /* Only a live record: one that is disposed, freed or being disposed is not this call's (orphaning takes the place of
+     * Dispose, and a binding that broke that contract must not get the block freed twice). A compare-and-swap, the rare
+     * side: a Dispose racing it (the same broken contract) wins or loses whole. */
+    if (state_of(word) != RECORD_LIVE) {
+        return;
+    }
     __atomic_store_n(&header->user, 0, __ATOMIC_SEQ_CST);
-    __atomic_store_n(&header->word, with_state(load_word(header), RECORD_ORPHANING), __ATOMIC_SEQ_CST);
+    __atomic_compare_exchange_n(&header->word, &word, with_state(word, RECORD_ORPHANING), 0, __ATOMIC_SEQ_CST,
+                                __ATOMIC_SEQ_CST);
 }
 
 void otel_thread_ctx_record_orphan_end(otel_thread_ctx_record *record) {
@@ -1141,7 +1149,10 @@ void otel_thread_ctx_records_orphan(otel_thread_ctx_record *const *records, size
          * threads waiting for the scan stop waiting. */
         for (size_t i = 0; i < count; i++) {
             record_header *header = header_of(records[i]);
-            __atomic_store_n(&header->word, with_state(load_word(header), RECORD_FREED), __ATOMIC_SEQ_CST);
+            uint64_t word = load_word(header);
+            if (state_of(word) == RECORD_ORPHANING) {
+                __atomic_store_n(&header->word, with_state(word, RECORD_FREED), __ATOMIC_SEQ_CST);
+            }
         }
         return;
     }

@@ -25,6 +25,37 @@ public sealed class RecordRegistryTests
         Assert.Null(RecordRegistry.Resolve(a));
     }
 
+    /// <summary>A block both disposed and orphaned (the race the registry's release ordering prevents, or a binding that
+    /// breaks the contract) is freed once: orphaning a record that is no longer live leaves it alone, so the block is in
+    /// the pool once and the next two records get two blocks.</summary>
+    [Fact]
+    public unsafe void Orphaning_a_record_already_disposed_does_not_free_its_block_again()
+    {
+        Assert.True(ThreadContext.IsSupported, ThreadContext.UnavailableReason);
+        nuint value;
+        var disposed = NativeApi.RecordNewBound(&value);
+        Assert.NotEqual(0, disposed);
+        Assert.Equal(0, NativeApi.RecordDispose(disposed));
+
+        NativeApi.RecordsOrphan(&disposed, 1);
+
+        var a = NativeApi.RecordNewBound(&value);
+        var b = NativeApi.RecordNewBound(&value);
+        try
+        {
+            Assert.Equal(disposed, a); // the block, back from this thread's pool
+            Assert.NotEqual(a, b);
+        }
+        finally
+        {
+            NativeApi.RecordDispose(a);
+            if (b != a)
+            {
+                NativeApi.RecordDispose(b);
+            }
+        }
+    }
+
     [Fact]
     public void A_record_nobody_disposed_is_freed_after_a_collection_or_when_its_last_thread_lets_go()
     {
