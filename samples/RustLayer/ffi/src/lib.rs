@@ -749,8 +749,13 @@ pub unsafe extern "C" fn otel_thread_ctx_record_dispose(record: *mut Record) -> 
 #[no_mangle]
 pub unsafe extern "C" fn otel_thread_ctx_record_orphan_begin(record: *mut Record) {
     let header = header_of(record);
+    // Only a live record: one disposed, freed or being disposed is left as it is (orphaning takes the place of
+    // Dispose; a binding that broke that must not get the block freed twice).
+    if (*header).state.load(Ordering::SeqCst) != LIVE {
+        return;
+    }
     (*header).user.store(0, Ordering::SeqCst);
-    (*header).state.store(ORPHANED, Ordering::SeqCst);
+    let _ = (*header).state.compare_exchange(LIVE, ORPHANED, Ordering::SeqCst, Ordering::SeqCst);
 }
 
 /// After the caller's process-wide barrier: frees the orphan if no thread publishes it.
