@@ -73,6 +73,14 @@ static inline uint64_t load_word(const record_header *header) {
     return __atomic_load_n(&header->word, __ATOMIC_RELAXED);
 }
 
+/* The word an attach decides on, before it reads the user value: an acquire load, against record_init's release store
+ * of LIVE, so that a LIVE word of a block reused meanwhile comes with its new user value (on arm64 a relaxed pair could
+ * show the new word with the old user, and a stale attach would take another record for the one it expected). A plain
+ * `mov` on x86-64, `ldar` on arm64. */
+static inline uint64_t load_word_acquire(const record_header *header) {
+    return __atomic_load_n(&header->word, __ATOMIC_ACQUIRE);
+}
+
 static inline uint32_t state_of(uint64_t word) {
     return (uint32_t)(word & STATE_MASK);
 }
@@ -348,7 +356,8 @@ static inline __attribute__((always_inline)) otel_thread_ctx_record *record_init
     /* Release: a thread whose mark_shared exchange reads this (or a later) value sees the owner above. */
     __atomic_store_n(&header->shared, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&header->user, user, __ATOMIC_RELAXED);
-    __atomic_store_n(&header->word, with_state(word, RECORD_LIVE), __ATOMIC_RELAXED);
+    /* Release: an attach whose acquire load reads this LIVE word sees the user value above (load_word_acquire). */
+    __atomic_store_n(&header->word, with_state(word, RECORD_LIVE), __ATOMIC_RELEASE);
     otel_thread_ctx_record *record = record_of(block);
     memset(record, 0, OTEL_THREAD_CTX_HEADER_SIZE);
     record->valid = 1;
@@ -680,11 +689,11 @@ static inline int needs_mark(const record_header *header) {
  * progress (it ends in a few microseconds: back to live, then attach; or freed, then give up). 1: attach. */
 static int COLD attach_wait(thread_state *state, otel_thread_ctx_record *record, uintptr_t expected, int check) {
     record_header *header = header_of(record);
-    uint64_t first = load_word(header);
+    uint64_t first = load_word_acquire(header);
     uint64_t word = first;
     while (state_of(word) == RECORD_DISPOSING) {
         sched_yield();
-        word = load_word(header);
+        word = load_word_acquire(header);
     }
     if ((word >> STATE_BITS) == (first >> STATE_BITS) && state_of(word) == RECORD_LIVE
         && (!check || __atomic_load_n(&header->user, __ATOMIC_RELAXED) == expected)) {
@@ -873,7 +882,7 @@ static int COLD attach_counted_general(otel_thread_ctx_record *record, uintptr_t
      * it after scans after its barrier, which makes this store visible to the scan. */
     store_hazard(&state->pending, record);
     FENCE();
-    uint64_t word = load_word(header);
+    uint64_t word = load_word_acquire(header);
     if (state_of(word) != RECORD_LIVE || (check && __atomic_load_n(&header->user, __ATOMIC_RELAXED) != expected)) {
         return attach_counted_contended(state, record, expected, check, previous_user);
     }
@@ -897,7 +906,7 @@ static inline __attribute__((always_inline)) int attach_counted_fast(otel_thread
     }
     store_hazard(&state->pending, record);
     FENCE();
-    uint64_t word = load_word(header);
+    uint64_t word = load_word_acquire(header);
     if (__builtin_expect(state_of(word) != RECORD_LIVE
                          || (check && __atomic_load_n(&header->user, __ATOMIC_RELAXED) != expected), 0)) {
         return attach_counted_contended(state, record, expected, check, previous_user);

@@ -105,6 +105,31 @@ public sealed partial class AtomicFreeAttachTests
         }
     }
 
+    /// <summary>A block reused for a new record shows its new user value with its LIVE word (docs/performance.md, "a
+    /// reused block"): on arm64 the record's creation stores the word with a store-release (64-bit <c>stlr</c>) after
+    /// the user value, and the attach loads the word with a load-acquire (64-bit <c>ldar</c>) before it reads the user
+    /// value, so a stale attach never takes the new record for the one it expected.</summary>
+    [Fact]
+    public async Task A_reused_blocks_word_is_a_store_release_read_by_a_load_acquire_on_arm64()
+    {
+        var library = Path.Combine(RepositoryRoot, "artifacts", "native", "Release", "default", "linux-arm64", "libotel_thread_ctx.so");
+        Assert.True(File.Exists(library), $"{library} was not built (dotnet build src/OtelThreadCtx -c Release)");
+        string[] creations = ["otel_thread_ctx_record_new_bound", "otel_thread_ctx_record_new_user"];
+        string[] attaches = ["otel_thread_ctx_attach_counted", "otel_thread_ctx_attach_counted_checked"];
+        var (_, functions) = await Disassemble(library, [.. creations, .. attaches]);
+        foreach (var name in creations)
+        {
+            Assert.True(functions.TryGetValue(name, out var body), $"{name} not found in {library}");
+            Assert.Matches(new Regex(@"\sstlr\s+x\d+,"), body);
+        }
+
+        foreach (var name in attaches)
+        {
+            Assert.True(functions.TryGetValue(name, out var body), $"{name} not found in {library}");
+            Assert.Matches(new Regex(@"\sldar\s+x\d+,"), body);
+        }
+    }
+
     /// <summary>Each function's disassembly (llvm-objdump, which reads both architectures).</summary>
     private static async Task<(bool Arm64, Dictionary<string, string> Functions)> Disassemble(string library, string[] names)
     {
