@@ -705,17 +705,26 @@ static int COLD attach_wait(thread_state *state, otel_thread_ctx_record *record,
     return 0;
 }
 
-/* The thread published something else: the counted record it published before is released (plain stores). */
+/* The counted hazard on `counted` (non-NULL) dropped (a plain store), then the orphan check; 0, the check's slow path by a
+ * tail call, so that a caller returning this saves no register for it. */
+static inline __attribute__((always_inline)) int drop_counted(thread_state *state, otel_thread_ctx_record *counted) {
+    uint64_t seen = load_word(header_of(counted));
+    store_hazard(&state->counted, NULL);
+    if (release_needs_check(counted, seen)) {
+        return release_orphan_then_ok(header_of(counted), seen);
+    }
+    return 0;
+}
+
+/* The thread published something else: the counted record it published before is released (plain stores); returns its
+ * user value (0 if none). */
 static inline __attribute__((always_inline)) uintptr_t release_counted(thread_state *state) {
     otel_thread_ctx_record *counted = state->counted;
     if (counted == NULL) {
         return 0;
     }
-    record_header *header = header_of(counted);
-    uint64_t seen = load_word(header);
-    uintptr_t user = __atomic_load_n(&header->user, __ATOMIC_RELAXED);
-    store_hazard(&state->counted, NULL);
-    release_check(counted, seen);
+    uintptr_t user = __atomic_load_n(&header_of(counted)->user, __ATOMIC_RELAXED);
+    drop_counted(state, counted);
     return user;
 }
 
@@ -766,15 +775,7 @@ static inline __attribute__((always_inline)) int set_publish(thread_state *state
     FENCE();
     state->next = index ^ 1u;
     otel_thread_ctx_record *counted = state->counted;
-    if (counted == NULL) {
-        return 0;
-    }
-    uint64_t seen = load_word(header_of(counted));
-    store_hazard(&state->counted, NULL);
-    if (release_needs_check(counted, seen)) {
-        return release_orphan_then_ok(header_of(counted), seen);
-    }
-    return 0;
+    return counted == NULL ? 0 : drop_counted(state, counted);
 }
 
 static inline __attribute__((always_inline)) int set_arguments_ok(const uint8_t *attrs, size_t attrs_size) {
