@@ -35,7 +35,7 @@ public sealed partial class AtomicFreeAttachTests
     public static TheoryData<string> Libraries() =>
     [
         Path.Combine(AppContext.BaseDirectory, "libotel_thread_ctx.so"),
-        Path.Combine(RepositoryRoot, "artifacts", "native", "Release", "default", "linux-arm64", "libotel_thread_ctx.so"),
+        Arm64Library,
     ];
 
     [Theory]
@@ -85,24 +85,8 @@ public sealed partial class AtomicFreeAttachTests
     [Fact]
     public async Task The_hazard_handoff_is_a_store_release_read_by_a_load_acquire_on_arm64()
     {
-        var library = Path.Combine(RepositoryRoot, "artifacts", "native", "Release", "default", "linux-arm64", "libotel_thread_ctx.so");
-        Assert.True(File.Exists(library), $"{library} was not built (dotnet build src/OtelThreadCtx -c Release)");
-        string[] attaches = ["otel_thread_ctx_attach_counted", "otel_thread_ctx_attach_counted_checked"];
-        string[] scans = ["dispose_scan", "release_orphan", "otel_thread_ctx_record_orphan_end"];
-        var (arm64, functions) = await Disassemble(library, [.. attaches, .. scans]);
-        Assert.True(arm64, library);
-
-        foreach (var name in attaches)
-        {
-            Assert.True(functions.TryGetValue(name, out var body), $"{name} not found in {library}");
-            Assert.Matches(new Regex(@"\sstlr\s+xzr,"), body);
-        }
-
-        foreach (var name in scans)
-        {
-            Assert.True(functions.TryGetValue(name, out var body), $"{name} not found in {library}");
-            Assert.Matches(new Regex(@"\sldar\s+x\d+,"), body);
-        }
+        await AssertEachArm64FunctionHolds(["otel_thread_ctx_attach_counted", "otel_thread_ctx_attach_counted_checked"], @"\sstlr\s+xzr,");
+        await AssertEachArm64FunctionHolds(["dispose_scan", "release_orphan", "otel_thread_ctx_record_orphan_end"], @"\sldar\s+x\d+,");
     }
 
     /// <summary>A block reused for a new record shows its new user value with its LIVE word (docs/performance.md, "a
@@ -112,23 +96,25 @@ public sealed partial class AtomicFreeAttachTests
     [Fact]
     public async Task A_reused_blocks_word_is_a_store_release_read_by_a_load_acquire_on_arm64()
     {
-        var library = Path.Combine(RepositoryRoot, "artifacts", "native", "Release", "default", "linux-arm64", "libotel_thread_ctx.so");
-        Assert.True(File.Exists(library), $"{library} was not built (dotnet build src/OtelThreadCtx -c Release)");
-        string[] creations = ["otel_thread_ctx_record_new_bound", "otel_thread_ctx_record_new_user"];
-        string[] attaches = ["otel_thread_ctx_attach_counted", "otel_thread_ctx_attach_counted_checked"];
-        var (_, functions) = await Disassemble(library, [.. creations, .. attaches]);
-        foreach (var name in creations)
-        {
-            Assert.True(functions.TryGetValue(name, out var body), $"{name} not found in {library}");
-            Assert.Matches(new Regex(@"\sstlr\s+x\d+,"), body);
-        }
+        await AssertEachArm64FunctionHolds(["otel_thread_ctx_record_new_bound", "otel_thread_ctx_record_new_user"], @"\sstlr\s+x\d+,");
+        await AssertEachArm64FunctionHolds(["otel_thread_ctx_attach_counted", "otel_thread_ctx_attach_counted_checked"], @"\sldar\s+x\d+,");
+    }
 
-        foreach (var name in attaches)
+    /// <summary>Each of <paramref name="names"/> in the default arm64 build holds an instruction matching
+    /// <paramref name="instruction"/>.</summary>
+    private static async Task AssertEachArm64FunctionHolds(string[] names, string instruction)
+    {
+        Assert.True(File.Exists(Arm64Library), $"{Arm64Library} was not built (dotnet build src/OtelThreadCtx -c Release)");
+        var (arm64, functions) = await Disassemble(Arm64Library, names);
+        Assert.True(arm64, Arm64Library);
+        foreach (var name in names)
         {
-            Assert.True(functions.TryGetValue(name, out var body), $"{name} not found in {library}");
-            Assert.Matches(new Regex(@"\sldar\s+x\d+,"), body);
+            Assert.True(functions.TryGetValue(name, out var body), $"{name} not found in {Arm64Library}");
+            Assert.Matches(new Regex(instruction), body);
         }
     }
+
+    private static string Arm64Library => Path.Combine(RepositoryRoot, "artifacts", "native", "Release", "default", "linux-arm64", "libotel_thread_ctx.so");
 
     /// <summary>Each function's disassembly (llvm-objdump, which reads both architectures).</summary>
     private static async Task<(bool Arm64, Dictionary<string, string> Functions)> Disassemble(string library, string[] names)
