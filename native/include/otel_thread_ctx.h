@@ -117,7 +117,7 @@ OTEL_THREAD_CTX_API otel_thread_ctx_record *otel_thread_ctx_record_new_user(uint
 
 /* As otel_thread_ctx_record_new_user, with a user value the library chooses and stores in *user: the record's block id
  * (1 … 2^32 - 1, unique in the process and the same for every record the block ever holds) in the low 32 bits, and in
- * bits 48-63 a generation from 1 to 65535 that changes each time the block is reused. A binding maps the value back to
+ * bits 32-63 a generation from 1 to 2^32 - 1 that changes each time the block is reused. A binding maps the value back to
  * its own object through the block id (a table indexed by it needs no per-thread state and no lock), and refuses a stale
  * value by the generation. NULL (and *user = 0) when memory is exhausted or user is NULL. */
 OTEL_THREAD_CTX_API otel_thread_ctx_record *otel_thread_ctx_record_new_bound(uintptr_t *user);

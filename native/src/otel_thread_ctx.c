@@ -334,10 +334,11 @@ static void *__attribute__((noinline)) block_take_spare(void) {
     return block;
 }
 
-/* The block's id and this use of it: the generation (bumped at every release) as 1..65535 in the top 16 bits, so that the
- * value differs from every earlier use of the block, and never has a zero generation. */
+/* The block's id and this use of it: the generation (bumped at every release) as 1 .. 2^32 - 1 in the top 32 bits, so
+ * that the value differs from each of the block's last 2^32 - 2 uses, and never has a zero generation. (16 bits came back
+ * after 65,535 reuses: a few milliseconds of one thread's single/swap, well within a descheduled thread's stale value.) */
 static inline uintptr_t bound_user(const record_header *header, uint64_t word) {
-    return (uintptr_t)(((word >> STATE_BITS) % 0xFFFFu) + 1u) << 48 | header->id;
+    return (uintptr_t)(((word >> STATE_BITS) % 0xFFFFFFFFu) + 1u) << 32 | header->id;
 }
 
 /* A block taken for a new record: its header made live for `owner` with `user`, or, when `bound` is not NULL, with the

@@ -8,7 +8,7 @@ namespace OtelThreadCtx;
 /// the native record of a <see cref="ThreadContextRecord"/> nobody disposed, without a finalizer per record.</summary>
 /// <remarks>
 /// <para>The library chooses the value (<c>otel_thread_ctx_record_new_bound</c>): the record's block id in the low 32 bits,
-/// a generation that changes at every reuse of the block in the top 16. Blocks are never freed, only reused, so each block
+/// a generation that changes at every reuse of the block in the top 32. Blocks are never freed, only reused, so each block
 /// id has one <see cref="Slot"/> here for good, at that index of the table: creating a record finds its slot with one
 /// lookup, disposing it touches only the slot (no per-thread cache, no lock, no atomic operation). A value read just
 /// before a release still names the block's slot, and the generation check (against the record's own copy, which a release
@@ -27,7 +27,7 @@ namespace OtelThreadCtx;
 /// </remarks>
 internal static unsafe class RecordRegistry
 {
-    private const int GenerationShift = 48;
+    private const int GenerationShift = 32;
     private const ulong BlockIdMask = 0xFFFF_FFFF;
 
     private const int Free = 0;
@@ -79,7 +79,7 @@ internal static unsafe class RecordRegistry
     public static void Register(ThreadContextRecord record, nint native, nuint value)
     {
         var slot = SlotOf(native, value);
-        record.RegistrationGeneration = (ushort)((ulong)value >> GenerationShift);
+        record.RegistrationGeneration = (uint)((ulong)value >> GenerationShift);
         slot.Strong = record;
         Volatile.Write(ref slot.State, Live);
     }
@@ -160,7 +160,7 @@ internal static unsafe class RecordRegistry
     /// <summary>The slot's record if <paramref name="value"/> is its current registration (same generation), else null.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ThreadContextRecord? RecordOf(Slot slot, nuint value) =>
-        slot.Record is { } record && record.RegistrationGeneration == (ushort)((ulong)value >> GenerationShift) ? record : null;
+        slot.Record is { } record && record.RegistrationGeneration == (uint)((ulong)value >> GenerationShift) ? record : null;
 
     /// <summary>The record (registered for <paramref name="native"/> with <paramref name="value"/>) was disposed: its values
     /// stop resolving; the slot waits for the block's next record.</summary>

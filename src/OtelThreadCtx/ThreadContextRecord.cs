@@ -29,7 +29,7 @@ public sealed unsafe class ThreadContextRecord : IDisposable
     private nuint user;
 
     /// <summary>The registry generation of this record's handle (checked when the handle is resolved; 0 once released).</summary>
-    internal ushort RegistrationGeneration;
+    internal uint RegistrationGeneration;
 
     /// <summary>Creates an empty, valid record (or a no-op one where the API is unsupported).</summary>
     /// <remarks>No finalizer: a record nobody disposed is found by <see cref="RecordRegistry"/> after a collection, and

@@ -127,14 +127,46 @@ public sealed class RecordRegistryTests
 
         foreach (var value in values)
         {
-            Assert.NotEqual(0UL, value & 0xFFFF_FFFF);            // block id, never 0
-            Assert.Equal(0UL, (value >> 32) & 0xFFFF);             // bits 32-47 unused
-            Assert.InRange(value >> 48, 1UL, 65535UL);             // generation 1..65535
+            Assert.NotEqual(0UL, value & 0xFFFF_FFFF);            // block id (bits 0-31), never 0
+            Assert.NotEqual(0UL, value >> 32);                     // generation (bits 32-63), never 0
         }
 
-        // One block, reused: the same id each time, a new generation each time.
+        // One block, reused: the same id each time, a new generation each time (one more per reuse).
         Assert.Single(values.Select(v => v & 0xFFFF_FFFF).Distinct());
         Assert.Equal(values.Count, values.Distinct().Count());
+        Assert.All(values.Zip(values.Skip(1)), pair => Assert.Equal((pair.First >> 32) + 1, pair.Second >> 32));
+    }
+
+    /// <summary>A value kept from a block's earlier use (a thread descheduled between the native call and its lookup, a
+    /// Dispose racing an Attach) names that use only: 65,535 reuses later (a few milliseconds of one thread creating and
+    /// disposing records) the block's value is another one, the registry does not resolve the old value to the new record,
+    /// and the library refuses it as the expected value of an attach. A 16-bit generation came back to the same value
+    /// there.</summary>
+    [Fact]
+    public unsafe void A_value_from_65535_reuses_of_the_block_ago_names_no_record()
+    {
+        Assert.True(ThreadContext.IsSupported, ThreadContext.UnavailableReason);
+        var first = new ThreadContextRecord();
+        var block = first.Handle;
+        var stale = first.Registration;
+        first.Dispose();
+        for (var i = 0; i < 65_534; i++)
+        {
+            var between = new ThreadContextRecord();
+            Assert.Equal(block, between.Handle); // this thread's pool hands the same block back each time
+            between.Dispose();
+        }
+
+        using var current = new ThreadContextRecord();
+        Assert.Equal(block, current.Handle);
+        Assert.Equal((ulong)stale & 0xFFFF_FFFF, (ulong)current.Registration & 0xFFFF_FFFF);
+        Assert.Equal(((ulong)stale >> 32) + 65_535, (ulong)current.Registration >> 32);
+        Assert.Null(RecordRegistry.Resolve(stale));
+        Assert.Same(current, RecordRegistry.Resolve(current.Registration));
+
+        nuint previous;
+        Assert.Equal(-1, NativeApi.AttachCounted(current.Handle, stale, &previous));
+        Assert.Equal(0, current.AttachCount);
     }
 
     [Fact]

@@ -184,7 +184,7 @@ unsafe fn spare_take() -> *mut u8 {
 static LAST_BLOCK_ID: AtomicU32 = AtomicU32::new(0);
 
 /// As `otel_thread_ctx_record_new_user`, with the value the library chooses stored in `*user`: the block id in the low
-/// 32 bits, a use count from 1 to 65535 in bits 48-63 (the C layer's contract, otel_thread_ctx.h). NULL and `*user = 0`
+/// 32 bits, a use count from 1 to 2^32 - 1 in bits 32-63 (the C layer's contract, otel_thread_ctx.h). NULL and `*user = 0`
 /// when memory is exhausted or `user` is NULL.
 ///
 /// # Safety
@@ -201,8 +201,8 @@ pub unsafe extern "C" fn otel_thread_ctx_record_new_bound(user: *mut usize) -> *
     }
     let header = header_of(record);
     // Only the creating thread touches `uses` (the block is not shared yet).
-    (*header).uses = (*header).uses % 0xFFFF + 1;
-    let value = ((*header).uses as usize) << 48 | (*header).id as usize;
+    (*header).uses = (*header).uses % 0xFFFF_FFFF + 1;
+    let value = ((*header).uses as usize) << 32 | (*header).id as usize;
     (*header).user.store(value, Ordering::Relaxed);
     *user = value;
     record
