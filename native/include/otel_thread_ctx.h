@@ -90,7 +90,8 @@ OTEL_THREAD_CTX_API int otel_thread_ctx_update_ids(const uint8_t trace_id[16],
  * while readers can only see the other, then published with one slot store; the next call writes the
  * other one. A reader therefore always meets a complete record with valid = 1, and no other thread can
  * reach either record, so no atomic read-modify-write is needed. The pair is allocated on the thread's
- * first call and freed when the thread exits (after its slot is cleared).
+ * first call and freed when the thread exits (after its slot is cleared). On a thread whose exit already released them
+ * (a call from a thread-specific-data destructor that runs after the library's), -1 and nothing is published.
  *
  * Writes trace id (16 bytes), span id (8), flags and a pre-encoded attribute block (entries
  * key, length, value; at most OTEL_THREAD_CTX_ATTRS_CAPACITY bytes; attrs may be NULL when
@@ -125,7 +126,7 @@ OTEL_THREAD_CTX_API otel_thread_ctx_record *otel_thread_ctx_record_new_bound(uin
 /* Publishes `record` on the calling thread, counted; the counted record published before is released
  * and its user value stored in *previous_user (0 when there was none). Returns 0; -1 when the record is
  * disposed or orphaned (nothing changed; an attach racing a Dispose waits for its outcome); -2 when memory is
- * exhausted. */
+ * exhausted, or on a thread whose exit already released its state (see otel_thread_ctx_set). */
 OTEL_THREAD_CTX_API int otel_thread_ctx_attach_counted(otel_thread_ctx_record *record,
                                                        uintptr_t *previous_user);
 

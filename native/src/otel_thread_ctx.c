@@ -155,6 +155,14 @@ static size_t spare_count; /* read without the lock (relaxed) to skip it when em
 static void thread_state_free(void *pointer);
 static int bias_usable(void);
 
+/* The key's value on a thread whose state was released at its exit: no state is made for it again. A call from a
+ * destructor that runs after the library's (another key's, in a later round) would otherwise make a state whose own
+ * destructor might never run (glibc stops after PTHREAD_DESTRUCTOR_ITERATIONS rounds): the state, its pool and what it
+ * counted would stay taken for good, and a record it counted could never be disposed. Such a call gets no state
+ * (set: -1, attach: -2, record_new: a spare block). */
+static const char state_exited_mark;
+#define STATE_EXITED ((void *)&state_exited_mark)
+
 /* OFF -> ON by the thread itself (a compare-and-swap: a revocation under way wins), then a full fence before any of its
  * later loads. Without the fence its next biased Dispose could read a record's `shared` flag before the ON is visible
  * (on arm64 nothing orders a CAS's store before a later plain load), while a marker reads the bias OFF and revokes
@@ -183,7 +191,7 @@ static inline otel_thread_ctx_record *load_hazard(otel_thread_ctx_record *const 
 
 static thread_state *__attribute__((noinline)) thread_state_create(void **location) {
     pthread_once(&state_once, thread_state_key_create);
-    if (state_key_ready != 1) {
+    if (state_key_ready != 1 || pthread_getspecific(state_key) == STATE_EXITED) {
         return NULL;
     }
     /* A state another thread left at its exit, else a new one. States are never freed: another thread may read the bias
@@ -730,13 +738,20 @@ static inline __attribute__((always_inline)) uintptr_t release_counted(thread_st
 }
 
 static void thread_state_free(void *pointer) {
+    if (pointer == STATE_EXITED) {
+        /* A later round of destructors: the mark stays for the rounds after it (glibc clears a value before it calls
+         * the destructor). */
+        pthread_setspecific(state_key, STATE_EXITED);
+        return;
+    }
     thread_state *state = pointer;
     /* The thread is exiting: nothing of it is published any more, and what it protected is released. */
     store_slot(state->slot, NULL);
     FENCE();
     /* Forgotten first: what is released from here on goes to the spare list, and a later call on this thread (another
-     * destructor) starts a fresh state instead of using this one. */
+     * destructor) gets no state instead of using this one. */
     *otel_thread_ctx_shim_state() = NULL;
+    pthread_setspecific(state_key, STATE_EXITED);
     release_counted(state);
     pthread_mutex_lock(&registry_lock);
     if (state->previous_state != NULL) {

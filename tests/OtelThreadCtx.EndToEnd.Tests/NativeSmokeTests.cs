@@ -3,7 +3,7 @@ using Xunit.Abstractions;
 
 namespace OtelThreadCtx.EndToEnd.Tests;
 
-/// <summary>The C API from C (native/smoke.c, native/pool.c, native/bias.c) on several threads, against the libraries the build produces:
+/// <summary>The C API from C (native/smoke.c, native/pool.c, native/bias.c, native/exit_destructor.c) on several threads, against the libraries the build produces:
 /// x86-64 natively, aarch64 under qemu-user with Debian's cross libc.</summary>
 public sealed class NativeSmokeTests(ITestOutputHelper output)
 {
@@ -56,21 +56,34 @@ public sealed class NativeSmokeTests(ITestOutputHelper output)
     [InlineData("default", "x64")]
     [InlineData("inline", "x64")]
     [InlineData("default", "arm64")]
-    public async Task Record_blocks_are_reused_per_thread_and_never_while_published(string mode, string architecture)
+    public async Task Record_blocks_are_reused_per_thread_and_never_while_published(string mode, string architecture) =>
+        Assert.Contains("pool: ok", await RunCAgainstAsync("pool.c", mode, architecture), StringComparison.Ordinal);
+
+    /// <summary>Destructors that call the library on an exiting thread after its own destructor (native/exit_destructor.c):
+    /// they get no new thread state, which nothing would ever free, so no exited thread keeps counting a record and the
+    /// record can be disposed.</summary>
+    [Theory]
+    [InlineData("default", "x64")]
+    [InlineData("inline", "x64")]
+    [InlineData("default", "arm64")]
+    public async Task A_destructor_that_runs_after_the_librarys_leaves_nothing_counted(string mode, string architecture) =>
+        Assert.Contains("exit_destructor: ok", await RunCAgainstAsync("exit_destructor.c", mode, architecture), StringComparison.Ordinal);
+
+    /// <summary>Runs native/<paramref name="source"/> against the default library the solution build made, or an inline
+    /// one built here (the solution build makes only the default library).</summary>
+    private async Task<string> RunCAgainstAsync(string source, string mode, string architecture)
     {
         if (mode == "inline")
         {
-            // Built here: the solution build makes only the default library.
             using var build = new NativeBuild();
             var result = await build.BuildAsync(new Dictionary<string, string> { ["OtelThreadCtxInline"] = "true" });
             Assert.True(result.ExitCode == 0, Output(result));
-            Assert.Contains("pool: ok", await RunCAsync("pool.c", architecture, Path.GetDirectoryName(build.OutputLibrary)!), StringComparison.Ordinal);
-            return;
+            return await RunCAsync(source, architecture, Path.GetDirectoryName(build.OutputLibrary)!);
         }
 
         var folder = Repo.Path("artifacts", "native", "Release", "default", "linux-" + architecture);
         Assert.True(File.Exists(Path.Combine(folder, "libotel_thread_ctx.so")), $"{folder} has no library: build the solution first");
-        Assert.Contains("pool: ok", await RunCAsync("pool.c", architecture, folder), StringComparison.Ordinal);
+        return await RunCAsync(source, architecture, folder);
     }
 
     /// <summary>The biased Dispose (native/bias.c): the process-wide barriers it runs, counted per thread, follow the policy
@@ -82,18 +95,7 @@ public sealed class NativeSmokeTests(ITestOutputHelper output)
     [InlineData("default", "arm64")]
     public async Task A_biased_dispose_is_revoked_by_the_first_attach_elsewhere_and_never_frees_a_published_record(string mode, string architecture)
     {
-        if (mode == "inline")
-        {
-            using var build = new NativeBuild();
-            var result = await build.BuildAsync(new Dictionary<string, string> { ["OtelThreadCtxInline"] = "true" });
-            Assert.True(result.ExitCode == 0, Output(result));
-            Assert.Contains("bias: ok", await RunCAsync("bias.c", architecture, Path.GetDirectoryName(build.OutputLibrary)!), StringComparison.Ordinal);
-            return;
-        }
-
-        var folder = Repo.Path("artifacts", "native", "Release", "default", "linux-" + architecture);
-        Assert.True(File.Exists(Path.Combine(folder, "libotel_thread_ctx.so")), $"{folder} has no library: build the solution first");
-        var text = await RunCAsync("bias.c", architecture, folder);
+        var text = await RunCAgainstAsync("bias.c", mode, architecture);
         Assert.Contains("bias: ok", text, StringComparison.Ordinal);
         Assert.Contains("registered (bias on)", text, StringComparison.Ordinal); // this kernel (and qemu-user) run the expedited barrier
     }

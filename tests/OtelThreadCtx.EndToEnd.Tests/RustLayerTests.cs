@@ -119,6 +119,17 @@ public sealed class RustLayerTests(PackageFeed feed) : IDisposable
         Assert.Equal(whole, await File.ReadAllBytesAsync(library));
 
         ReadBack(library);
+
+        // Destructors calling the layer on an exiting thread after its own (native/exit_destructor.c): no state is made
+        // that nothing would free (nor the freed one used), so no exited thread keeps counting the record.
+        var probe = Path.Combine(folder, "exit_destructor");
+        var compile = await Tools.RunAsync(Tools.Find("clang-19"),
+            ["-std=c11", "-O2", "-Wall", "-Werror", "-I" + Repo.Path("native", "include"), Repo.Path("tests", "OtelThreadCtx.EndToEnd.Tests", "native", "exit_destructor.c"),
+             library, "-Wl,-rpath," + Path.GetDirectoryName(library), "-lpthread", "-o", probe]);
+        Assert.True(compile.ExitCode == 0, compile.StandardOutput + compile.StandardError);
+        var run = await Tools.RunAsync(probe, []);
+        Assert.True(run.ExitCode == 0, run.StandardOutput + run.StandardError);
+        Assert.Contains("exit_destructor: ok", run.StandardOutput, StringComparison.Ordinal);
     }
 
     [Fact]

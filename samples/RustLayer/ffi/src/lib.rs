@@ -54,6 +54,7 @@ extern "C" {
     fn pthread_once(once: *mut i32, init: extern "C" fn()) -> i32;
     fn pthread_key_create(key: *mut u32, destructor: Option<unsafe extern "C" fn(*mut core::ffi::c_void)>) -> i32;
     fn pthread_setspecific(key: u32, value: *const core::ffi::c_void) -> i32;
+    fn pthread_getspecific(key: u32) -> *mut core::ffi::c_void;
 }
 
 #[inline(always)]
@@ -464,11 +465,29 @@ unsafe fn release_counted(state: *mut ThreadState) -> usize {
     user
 }
 
+/// The key's value on a thread whose state was freed at its exit: no state is made for it again (as in the C layer). A
+/// destructor that runs after this one (another key's, in a later round) would otherwise make a state that glibc, which
+/// stops after PTHREAD_DESTRUCTOR_ITERATIONS rounds, might never free, and a record it counted could never be disposed.
+static STATE_EXITED_MARK: u8 = 0;
+
+fn state_exited() -> *mut core::ffi::c_void {
+    ptr::addr_of!(STATE_EXITED_MARK).cast_mut().cast()
+}
+
 unsafe extern "C" fn thread_state_free(pointer: *mut core::ffi::c_void) {
+    let key = STATE_KEY.load(Ordering::SeqCst);
+    if pointer == state_exited() {
+        // A later round of destructors: the mark stays for the rounds after it (glibc clears a value before the call).
+        pthread_setspecific(key, state_exited());
+        return;
+    }
     let state = pointer.cast::<ThreadState>();
     // The thread is exiting: nothing of it is published any more, and what it counted is released.
     store_slot((*state).slot, ptr::null_mut());
     fence();
+    // Forgotten before it is freed: a later call on this thread (another destructor) gets no state, not the freed one.
+    *otel_thread_ctx_shim_state() = ptr::null_mut();
+    pthread_setspecific(key, state_exited());
     release_counted(state);
     free(pointer);
 }
@@ -485,7 +504,7 @@ extern "C" fn thread_state_key_create() {
 #[inline(never)]
 unsafe fn thread_state_create(location: *mut *mut core::ffi::c_void) -> *mut ThreadState {
     pthread_once(ptr::addr_of_mut!(STATE_ONCE), thread_state_key_create);
-    if STATE_KEY_READY.load(Ordering::SeqCst) != 1 {
+    if STATE_KEY_READY.load(Ordering::SeqCst) != 1 || pthread_getspecific(STATE_KEY.load(Ordering::SeqCst)) == state_exited() {
         return ptr::null_mut();
     }
     let size = (core::mem::size_of::<ThreadState>() + 63) & !63;
