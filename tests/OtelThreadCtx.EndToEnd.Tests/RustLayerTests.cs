@@ -122,14 +122,25 @@ public sealed class RustLayerTests(PackageFeed feed) : IDisposable
 
         // Destructors calling the layer on an exiting thread after its own (native/exit_destructor.c): no state is made
         // that nothing would free (nor the freed one used), so no exited thread keeps counting the record.
-        var probe = Path.Combine(folder, "exit_destructor");
+        Assert.Contains("exit_destructor: ok", await RunCAgainstAsync("exit_destructor.c", library), StringComparison.Ordinal);
+
+        // Attaches racing the Dispose of the record they name and the reuse of its block (native/stale_reuse.c): a count
+        // taken back after the reuse must not cancel the next record's (it did, when reuse reset the count).
+        Assert.Contains("stale_reuse: ok", await RunCAgainstAsync("stale_reuse.c", library), StringComparison.Ordinal);
+    }
+
+    /// <summary>Builds native/<paramref name="source"/> against <paramref name="library"/>, runs it, and returns what it
+    /// printed (the run must exit 0).</summary>
+    private async Task<string> RunCAgainstAsync(string source, string library)
+    {
+        var probe = Path.Combine(folder, Path.GetFileNameWithoutExtension(source));
         var compile = await Tools.RunAsync(Tools.Find("clang-19"),
-            ["-std=c11", "-O2", "-Wall", "-Werror", "-I" + Repo.Path("native", "include"), Repo.Path("tests", "OtelThreadCtx.EndToEnd.Tests", "native", "exit_destructor.c"),
+            ["-std=c11", "-O2", "-Wall", "-Werror", "-I" + Repo.Path("native", "include"), Repo.Path("tests", "OtelThreadCtx.EndToEnd.Tests", "native", source),
              library, "-Wl,-rpath," + Path.GetDirectoryName(library), "-lpthread", "-o", probe]);
         Assert.True(compile.ExitCode == 0, compile.StandardOutput + compile.StandardError);
         var run = await Tools.RunAsync(probe, []);
         Assert.True(run.ExitCode == 0, run.StandardOutput + run.StandardError);
-        Assert.Contains("exit_destructor: ok", run.StandardOutput, StringComparison.Ordinal);
+        return run.StandardOutput;
     }
 
     [Fact]

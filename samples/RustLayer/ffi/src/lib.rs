@@ -50,7 +50,6 @@ extern "C" {
     fn otel_thread_ctx_shim_state() -> *mut *mut core::ffi::c_void;
     fn aligned_alloc(alignment: usize, size: usize) -> *mut core::ffi::c_void;
     fn free(pointer: *mut core::ffi::c_void);
-    fn syscall(number: i64, ...) -> i64;
     fn pthread_once(once: *mut i32, init: extern "C" fn()) -> i32;
     fn pthread_key_create(key: *mut u32, destructor: Option<unsafe extern "C" fn(*mut core::ffi::c_void)>) -> i32;
     fn pthread_setspecific(key: u32, value: *const core::ffi::c_void) -> i32;
@@ -88,20 +87,20 @@ const FREED: u32 = 3;
 
 #[repr(C)]
 struct Header {
-    /// Slot address of the creating thread: its identity while it lives. Written once, before the record is shared.
-    owner: *mut *mut Record,
-    /// Written by the owner thread only (relaxed stores).
-    owner_attaches: AtomicI32,
-    /// Other threads: atomic read-modify-write.
-    shared_attaches: AtomicI32,
+    /// Slot address of the creating thread (`otel_thread_ctx_record_is_owner`); stored when the block is (re)used.
+    owner: AtomicPtr<*mut Record>,
+    /// Counted attaches not yet released, by every thread, a stale attach's passing +1 included: atomic
+    /// read-modify-write only, and never reset when the block is reused. A thread holding a stale pointer may count on
+    /// the block and take its count back after another thread reused it; a reset in between would let that -1 cancel a
+    /// real attach of the next record, and a plain counter written by two threads loses updates the same way.
+    attaches: AtomicI32,
     state: AtomicU32,
-    /// This block's number, unique in the process and kept for the block's life (1, 2, …).
-    id: u32,
     /// The binding's value.
     user: AtomicUsize,
+    /// This block's number, unique in the process and kept for the block's life (1, 2, …).
+    id: u32,
     /// Counts the uses of the block by `otel_thread_ctx_record_new_bound` (its values differ from one use to the next).
     uses: u32,
-    padding: u32,
 }
 
 const HEADER_SIZE_BYTES: usize = core::mem::size_of::<Header>();
@@ -118,7 +117,8 @@ unsafe fn header_of(record: *const Record) -> *mut Header {
 #[no_mangle]
 pub extern "C" fn otel_thread_ctx_record_new_user(user: usize) -> *mut Record {
     // SAFETY: a released block (nobody publishes it) or a fresh one of BLOCK_SIZE bytes, 64-byte aligned; the header's
-    // counters and state are stored atomically (a thread with a stale pointer may still touch them), the record zeroed.
+    // owner, user and state are stored atomically (a thread with a stale pointer may still read them), its count is left
+    // as it is (such a thread takes back what it added), the record zeroed.
     unsafe {
         let mut block = spare_take();
         if block.is_null() {
@@ -133,10 +133,9 @@ pub extern "C" fn otel_thread_ctx_record_new_user(user: usize) -> *mut Record {
         let header = block.cast::<Header>();
         let record = block.add(HEADER_SIZE_BYTES).cast::<Record>();
         ptr::write_bytes(record.cast::<u8>(), 0, RECORD_SIZE);
-        (*header).owner = slot();
-        (*header).owner_attaches.store(0, Ordering::Relaxed);
-        (*header).shared_attaches.store(0, Ordering::Relaxed);
+        (*header).owner.store(slot(), Ordering::Relaxed);
         (*header).user.store(user, Ordering::Relaxed);
+        // A release: a stale attach that reads this LIVE reads this user value or a later one, never the last use's.
         (*header).state.store(LIVE, Ordering::SeqCst);
         (*record).valid = 1;
         record
@@ -404,50 +403,34 @@ static STATE_KEY: AtomicU32 = AtomicU32::new(0);
 static STATE_KEY_READY: AtomicI32 = AtomicI32::new(0); // 1 once the key exists, -1 when it could not be made
 
 unsafe fn try_free(header: *mut Header) {
-    if (*header).shared_attaches.load(Ordering::SeqCst) == 0
-        && (*header).owner_attaches.load(Ordering::SeqCst) == 0
+    if (*header).attaches.load(Ordering::SeqCst) == 0
         && (*header).state.compare_exchange(ORPHANED, FREED, Ordering::SeqCst, Ordering::SeqCst).is_ok()
     {
         block_release(header);
     }
 }
 
-/// One attach of `record` on the thread whose slot is `slot`; false when the record is not live.
+/// One attach of `record`; false when the record is not live. Counted first, then the state read, both sequentially
+/// consistent: a Dispose or an orphaning marks the state, then reads the count, so either it sees this attach or this
+/// load sees its mark.
 #[inline(always)]
-unsafe fn count_attach(record: *mut Record, slot: *mut *mut Record) -> bool {
+unsafe fn count_attach(record: *mut Record) -> bool {
     let header = header_of(record);
-    if (*header).owner == slot {
-        let count = (*header).owner_attaches.load(Ordering::Relaxed);
-        (*header).owner_attaches.store(count + 1, Ordering::Relaxed);
-        // A disposer on another thread marks first, then runs a process-wide barrier, then reads the count: it sees
-        // this attach, or this load sees its mark.
-        fence();
-        if (*header).state.load(Ordering::Relaxed) != LIVE {
-            (*header).owner_attaches.store(count, Ordering::Relaxed);
-            return false;
-        }
-        return true;
-    }
-    (*header).shared_attaches.fetch_add(1, Ordering::SeqCst);
+    (*header).attaches.fetch_add(1, Ordering::SeqCst);
     if (*header).state.load(Ordering::SeqCst) != LIVE {
-        (*header).shared_attaches.fetch_sub(1, Ordering::SeqCst);
+        // Taken back the way every count is, so that an orphan that this passing count kept from being freed is freed.
+        release_attach(record);
         return false;
     }
     true
 }
 
-/// The thread whose slot is `slot` stopped publishing `record`; frees an orphan at its last release.
+/// A count on `record` taken back (the thread stopped publishing it, or was refused); frees an orphan at the last one.
 #[inline(always)]
-unsafe fn release_attach(record: *mut Record, slot: *mut *mut Record) {
+unsafe fn release_attach(record: *mut Record) {
     let header = header_of(record);
-    if (*header).owner == slot {
-        let count = (*header).owner_attaches.load(Ordering::Relaxed);
-        (*header).owner_attaches.store(count - 1, Ordering::Relaxed);
-    } else {
-        (*header).shared_attaches.fetch_sub(1, Ordering::SeqCst);
-    }
-    if (*header).state.load(Ordering::Relaxed) == ORPHANED {
-        core::sync::atomic::fence(Ordering::SeqCst);
+    (*header).attaches.fetch_sub(1, Ordering::SeqCst);
+    if (*header).state.load(Ordering::SeqCst) == ORPHANED {
         try_free(header);
     }
 }
@@ -461,7 +444,7 @@ unsafe fn release_counted(state: *mut ThreadState) -> usize {
     }
     (*state).counted = ptr::null_mut();
     let user = (*header_of(counted)).user.load(Ordering::Relaxed);
-    release_attach(counted, (*state).slot);
+    release_attach(counted);
     user
 }
 
@@ -581,7 +564,7 @@ pub unsafe extern "C" fn otel_thread_ctx_attach_counted(record: *mut Record, pre
     if state.is_null() {
         return -2;
     }
-    if !count_attach(record, (*state).slot) {
+    if !count_attach(record) {
         return -1;
     }
     fence();
@@ -609,12 +592,12 @@ pub unsafe extern "C" fn otel_thread_ctx_attach_counted_checked(record: *mut Rec
     if (*header_of(record)).user.load(Ordering::Relaxed) != expected_user {
         return -1;
     }
-    if !count_attach(record, (*state).slot) {
+    if !count_attach(record) {
         return -1;
     }
     // Counted first, so that a Dispose racing this sees the attach; then the record must still be the expected one.
     if (*header_of(record)).user.load(Ordering::SeqCst) != expected_user {
-        release_attach(record, (*state).slot);
+        release_attach(record);
         return -1;
     }
     fence();
@@ -656,7 +639,7 @@ pub extern "C" fn otel_thread_ctx_current_user() -> usize {
     }
 }
 
-/// How many threads publish the counted record now (owner's and others').
+/// How many threads publish the counted record now (a stale attach being refused may add one for an instant).
 ///
 /// # Safety
 /// `record` comes from `otel_thread_ctx_record_new_user`, or is NULL.
@@ -665,8 +648,7 @@ pub unsafe extern "C" fn otel_thread_ctx_record_attach_count(record: *const Reco
     if record.is_null() {
         return 0;
     }
-    let header = header_of(record);
-    (*header).owner_attaches.load(Ordering::SeqCst) + (*header).shared_attaches.load(Ordering::SeqCst)
+    (*header_of(record)).attaches.load(Ordering::SeqCst)
 }
 
 /// 1 when the calling thread created the record.
@@ -675,11 +657,17 @@ pub unsafe extern "C" fn otel_thread_ctx_record_attach_count(record: *const Reco
 /// `record` comes from `otel_thread_ctx_record_new_user`, or is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn otel_thread_ctx_record_is_owner(record: *const Record) -> i32 {
-    (!record.is_null() && (*header_of(record)).owner == slot()) as i32
+    (!record.is_null() && (*header_of(record)).owner.load(Ordering::Relaxed) == slot()) as i32
+}
+
+/// Whether the calling thread publishes `record` as its counted record (one of the record's counts is then its own).
+unsafe fn publishes_it(record: *const Record) -> bool {
+    let state = (*otel_thread_ctx_shim_state()).cast::<ThreadState>();
+    !state.is_null() && ptr::eq((*state).counted, record)
 }
 
 /// Starts disposing: -1 when not live, the count of other threads publishing it (and it stays live) when any, else 0
-/// (marked; the caller runs a process-wide barrier, then `dispose_end`).
+/// (marked disposing: every attach from here on is refused; `dispose_end` frees it).
 ///
 /// # Safety
 /// `record` comes from `otel_thread_ctx_record_new_user`.
@@ -689,22 +677,23 @@ pub unsafe extern "C" fn otel_thread_ctx_record_dispose_begin(record: *mut Recor
     if (*header).state.compare_exchange(LIVE, DISPOSING, Ordering::SeqCst, Ordering::SeqCst).is_err() {
         return -1;
     }
-    let shared = (*header).shared_attaches.load(Ordering::SeqCst);
-    if shared > 0 {
+    // After the mark, sequentially consistent (see count_attach): every attach that this count misses sees the mark.
+    let others = (*header).attaches.load(Ordering::SeqCst) - publishes_it(record) as i32;
+    if others > 0 {
         (*header).state.store(LIVE, Ordering::SeqCst);
-        return shared;
+        return others;
     }
     0
 }
 
-/// Ends disposing: 1 (live again) when the owner still publishes it, else 0 (freed).
+/// Ends disposing: 1 (live again) when the calling thread still publishes it, else 0 (freed).
 ///
 /// # Safety
-/// `record` is being disposed (`dispose_begin` returned 0).
+/// `record` is being disposed (`dispose_begin` returned 0 on this thread).
 #[no_mangle]
 pub unsafe extern "C" fn otel_thread_ctx_record_dispose_end(record: *mut Record) -> i32 {
     let header = header_of(record);
-    if (*header).owner_attaches.load(Ordering::SeqCst) > 0 {
+    if publishes_it(record) {
         (*header).state.store(LIVE, Ordering::SeqCst);
         return 1;
     }
@@ -713,34 +702,8 @@ pub unsafe extern "C" fn otel_thread_ctx_record_dispose_end(record: *mut Record)
     0
 }
 
-/// A process-wide memory barrier (membarrier: private expedited once registered, else global); false when refused.
-unsafe fn process_barrier() -> bool {
-    const REGISTER_PRIVATE_EXPEDITED: i64 = 16;
-    const PRIVATE_EXPEDITED: i64 = 8;
-    const GLOBAL: i64 = 1;
-    #[cfg(target_arch = "x86_64")]
-    const SYS_MEMBARRIER: i64 = 324;
-    #[cfg(target_arch = "aarch64")]
-    const SYS_MEMBARRIER: i64 = 283;
-    static COMMAND: AtomicI32 = AtomicI32::new(-1);
-    let mut command = COMMAND.load(Ordering::Relaxed);
-    if command < 0 {
-        command = if syscall(SYS_MEMBARRIER, REGISTER_PRIVATE_EXPEDITED, 0i64, 0i64) == 0 {
-            PRIVATE_EXPEDITED as i32
-        } else if syscall(SYS_MEMBARRIER, GLOBAL, 0i64, 0i64) == 0 {
-            GLOBAL as i32
-        } else {
-            0
-        };
-        COMMAND.store(command, Ordering::Relaxed);
-    }
-    core::sync::atomic::fence(Ordering::SeqCst);
-    let done = command != 0 && syscall(SYS_MEMBARRIER, command as i64, 0i64, 0i64) == 0;
-    core::sync::atomic::fence(Ordering::SeqCst);
-    done
-}
-
-/// Disposes in one call: 0 freed, the number of threads publishing it when refused, -1 when not live.
+/// Disposes in one call: 0 freed, the number of threads publishing it when refused, -1 when not live. Every count is
+/// atomic, so no process-wide barrier is needed (the C layer's attach makes no atomic operation and pays one here).
 ///
 /// # Safety
 /// `record` comes from `otel_thread_ctx_record_new_user`.
@@ -752,11 +715,6 @@ pub unsafe extern "C" fn otel_thread_ctx_record_dispose(record: *mut Record) -> 
     let others = otel_thread_ctx_record_dispose_begin(record);
     if others != 0 {
         return others;
-    }
-    // The creator counts its attaches with plain writes: on another thread they need a barrier before they are read.
-    if (*header_of(record)).owner != slot() && !process_barrier() {
-        (*header_of(record)).state.store(LIVE, Ordering::SeqCst);
-        return 1;
     }
     otel_thread_ctx_record_dispose_end(record)
 }
@@ -777,17 +735,16 @@ pub unsafe extern "C" fn otel_thread_ctx_record_orphan_begin(record: *mut Record
     let _ = (*header).state.compare_exchange(LIVE, ORPHANED, Ordering::SeqCst, Ordering::SeqCst);
 }
 
-/// After the caller's process-wide barrier: frees the orphan if no thread publishes it.
+/// Frees the orphan if no thread publishes it (the counts are atomic: the caller's barrier is not needed here).
 ///
 /// # Safety
 /// `record` was orphaned by `orphan_begin`.
 #[no_mangle]
 pub unsafe extern "C" fn otel_thread_ctx_record_orphan_end(record: *mut Record) {
-    core::sync::atomic::fence(Ordering::SeqCst);
     try_free(header_of(record));
 }
 
-/// Orphans many records in one call, the barrier included (see the header).
+/// Orphans many records in one call (see the header).
 ///
 /// # Safety
 /// `records` points at `count` records from `otel_thread_ctx_record_new_user`, or is NULL.
@@ -798,12 +755,6 @@ pub unsafe extern "C" fn otel_thread_ctx_records_orphan(records: *const *mut Rec
     }
     for i in 0..count {
         otel_thread_ctx_record_orphan_begin(*records.add(i));
-    }
-    // Without a barrier the owners' plain counts may be stale: then the records are left orphaned (never freed here).
-    if !process_barrier() {
-        return;
-    }
-    for i in 0..count {
         otel_thread_ctx_record_orphan_end(*records.add(i));
     }
 }
