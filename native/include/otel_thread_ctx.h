@@ -125,7 +125,8 @@ OTEL_THREAD_CTX_API otel_thread_ctx_record *otel_thread_ctx_record_new_bound(uin
 
 /* Publishes `record` on the calling thread, counted; the counted record published before is released
  * and its user value stored in *previous_user (0 when there was none). Returns 0; -1 when the record is
- * disposed or orphaned (nothing changed; an attach racing a Dispose waits for its outcome); -2 when memory is
+ * disposed or orphaned (nothing changed; an attach racing a Dispose waits for its outcome, protecting nothing meanwhile,
+ * so that it does not make that Dispose refuse); -2 when memory is
  * exhausted, or on a thread whose exit already released its state (see otel_thread_ctx_set). */
 OTEL_THREAD_CTX_API int otel_thread_ctx_attach_counted(otel_thread_ctx_record *record,
                                                        uintptr_t *previous_user);

@@ -695,13 +695,27 @@ static inline int needs_mark(const record_header *header) {
 }
 
 /* The record was not live (or not the expected one) after the pending hazard was published: wait out a Dispose in
- * progress (it ends in a few microseconds: back to live, then attach; or freed, then give up). 1: attach. */
+ * progress (it ends in a few microseconds: back to live, then attach; or freed, then give up). 1: attach, protected by
+ * pending. The thread does not protect the record while it waits, and protects and checks it again, as a new attach
+ * does, once the Dispose is over: a waiting thread's hazard made that Dispose refuse, so threads attaching one after
+ * another while the record was disposed and disposed again had every Dispose refused, for good. */
 static int COLD attach_wait(thread_state *state, otel_thread_ctx_record *record, uintptr_t expected, int check) {
     record_header *header = header_of(record);
     uint64_t first = load_word_acquire(header);
     uint64_t word = first;
     while (state_of(word) == RECORD_DISPOSING) {
-        sched_yield();
+        store_hazard(&state->pending, NULL);
+        /* An orphan scan may have seen the pending hazard and left the free to the last one to drop it. */
+        release_check(record, first);
+        do {
+            sched_yield();
+            word = load_word_acquire(header);
+        } while (state_of(word) == RECORD_DISPOSING);
+        if ((word >> STATE_BITS) != (first >> STATE_BITS) || state_of(word) != RECORD_LIVE) {
+            return 0; /* freed (and maybe reused): nothing is protected any more */
+        }
+        store_hazard(&state->pending, record);
+        FENCE();
         word = load_word_acquire(header);
     }
     if ((word >> STATE_BITS) == (first >> STATE_BITS) && state_of(word) == RECORD_LIVE

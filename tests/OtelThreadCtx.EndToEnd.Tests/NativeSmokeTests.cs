@@ -69,6 +69,16 @@ public sealed class NativeSmokeTests(ITestOutputHelper output)
     public async Task A_destructor_that_runs_after_the_librarys_leaves_nothing_counted(string mode, string architecture) =>
         Assert.Contains("exit_destructor: ok", await RunCAgainstAsync("exit_destructor.c", mode, architecture), StringComparison.Ordinal);
 
+    /// <summary>Attaches on two threads racing the Dispose of the record they name and the reuse of its block
+    /// (native/stale_reuse.c): no Dispose succeeds while a thread publishes the record, and Disposes keep succeeding
+    /// (threads that waited for a Dispose's outcome used to make every Dispose of the record refuse, for good).</summary>
+    [Theory]
+    [InlineData("default", "x64")]
+    [InlineData("inline", "x64")]
+    [InlineData("default", "arm64")]
+    public async Task Attaches_racing_dispose_and_reuse_never_publish_a_freed_record_nor_starve_the_dispose(string mode, string architecture) =>
+        Assert.Contains("stale_reuse: ok", await RunCAgainstAsync("stale_reuse.c", mode, architecture), StringComparison.Ordinal);
+
     /// <summary>Runs native/<paramref name="source"/> against the default library the solution build made, or an inline
     /// one built here (the solution build makes only the default library).</summary>
     private async Task<string> RunCAgainstAsync(string source, string mode, string architecture)

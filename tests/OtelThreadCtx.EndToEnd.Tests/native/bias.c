@@ -186,6 +186,10 @@ static void *attacher(void *unused) {
                 break;
             }
         }
+        /* Published for 0 to a few microseconds, varied, like the Dispose's barrier and scan: a Dispose in this time
+         * is refused. (An attach that waits for a Dispose's outcome does not count: it protects nothing meanwhile.) */
+        for (volatile unsigned spin = 0; spin < (unsigned)(now & 15) * 256u; spin++) {
+        }
         otel_thread_ctx_clear();
     }
     revocations = barriers;
