@@ -559,13 +559,17 @@ static inline void copy_small(uint8_t *destination, const uint8_t *source, size_
     size_t i = 0;
     /* Word by word, not vectorised: the vector loop's registers would make every caller save some (a frame on the path of
      * each Set, which mostly copies nothing or a few words). */
+#if defined(__clang__) /* gcc (a default build may use it) has no such pragma, and -Werror refuses unknown ones */
 #pragma clang loop vectorize(disable) interleave(disable) unroll(disable)
+#endif
     for (; i + 8 <= size; i += 8) {
         uint64_t word;
         memcpy(&word, source + i, 8);
         memcpy(destination + i, &word, 8);
     }
+#if defined(__clang__)
 #pragma clang loop vectorize(disable) unroll(disable)
+#endif
     for (; i < size; i++) {
         destination[i] = source[i];
     }
@@ -723,7 +727,6 @@ static int COLD attach_wait(thread_state *state, otel_thread_ctx_record *record,
         return 1;
     }
     store_hazard(&state->pending, NULL);
-    /* An orphan scan may have seen the pending hazard and left the free to the last one to drop it. */
     release_check(record, first);
     return 0;
 }

@@ -52,6 +52,22 @@ public sealed partial class NativeBuildTests
         Assert.Matches(@"call\s+[0-9a-f]+ <otel_thread_ctx_shim_slot>", attach);
     }
 
+    /// <summary>A default build may use gcc (docs/errors.md, OTC1001): the sources must compile with it, warnings as errors
+    /// (a clang-only pragma once stopped it), and the library pass the same checks.</summary>
+    [Fact]
+    public async Task Default_build_with_gcc_passes_every_check()
+    {
+        using var build = new NativeBuild();
+
+        var result = await build.BuildAsync(new Dictionary<string, string> { ["OtelThreadCtxClangPath"] = Tools.Find("gcc") });
+
+        Assert.True(result.ExitCode == 0, result.StandardOutput + result.StandardError);
+        Assert.Contains("default libotel_thread_ctx.so (linux-x64) verified: 7/7 checks passed", result.StandardOutput, StringComparison.Ordinal);
+        using var report = NativeBuild.ReadReport(build.OutputReport);
+        Assert.Equal("Gcc", report.RootElement.GetProperty("tools").GetProperty("compiler").GetProperty("flavor").GetString());
+        Assert.Matches(@"R_X86_64_TLSDESC\s+[0-9a-f]+ otel_thread_ctx_v1", await Tools.OutputOfAsync("readelf", "-W", "-r", build.OutputLibrary));
+    }
+
     [Fact]
     public async Task Inline_api_functions_reach_the_variable_through_tlsdesc_without_calling_the_accessor()
     {
