@@ -13,7 +13,7 @@
 #![no_std]
 
 use core::ptr;
-use core::sync::atomic::{compiler_fence, AtomicI32, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{compiler_fence, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 /// Whole record: 640 bytes, the eBPF profiler's read limit.
 pub const RECORD_SIZE: usize = 640;
@@ -80,10 +80,29 @@ unsafe fn store_valid(record: *mut Record, value: u8) {
 
 // ---- Records: a header out of the readers' sight before each one (who publishes it, for counted attach) ----
 
-const LIVE: u32 = 0;
-const DISPOSING: u32 = 1;
-const ORPHANED: u32 = 2;
-const FREED: u32 = 3;
+/// A block's word: its generation (bumped each time it is freed) above two bits of state. A thread that read a word
+/// and acts on it later (a compare-and-swap) acts only on that use of the block, never on the next record it holds.
+const LIVE: u64 = 0;
+const DISPOSING: u64 = 1;
+const ORPHANED: u64 = 2;
+const FREED: u64 = 3;
+const STATE_MASK: u64 = 3;
+
+#[inline(always)]
+fn state_of(word: u64) -> u64 {
+    word & STATE_MASK
+}
+
+#[inline(always)]
+fn with_state(word: u64, state: u64) -> u64 {
+    (word & !STATE_MASK) | state
+}
+
+/// The word of a block freed from `word`'s use: the next generation.
+#[inline(always)]
+fn freed(word: u64) -> u64 {
+    ((word >> 2).wrapping_add(1) << 2) | FREED
+}
 
 #[repr(C)]
 struct Header {
@@ -94,7 +113,9 @@ struct Header {
     /// the block and take its count back after another thread reused it; a reset in between would let that -1 cancel a
     /// real attach of the next record, and a plain counter written by two threads loses updates the same way.
     attaches: AtomicI32,
-    state: AtomicU32,
+    padding: u32,
+    /// Generation and state (see `LIVE`).
+    word: AtomicU64,
     /// The binding's value.
     user: AtomicUsize,
     /// This block's number, unique in the process and kept for the block's life (1, 2, …).
@@ -136,7 +157,9 @@ pub extern "C" fn otel_thread_ctx_record_new_user(user: usize) -> *mut Record {
         (*header).owner.store(slot(), Ordering::Relaxed);
         (*header).user.store(user, Ordering::Relaxed);
         // A release: a stale attach that reads this LIVE reads this user value or a later one, never the last use's.
-        (*header).state.store(LIVE, Ordering::SeqCst);
+        // The generation was bumped when the block was freed (a fresh block's is 0).
+        let word = (*header).word.load(Ordering::Relaxed);
+        (*header).word.store(with_state(word, LIVE), Ordering::SeqCst);
         (*record).valid = 1;
         record
     }
@@ -221,7 +244,8 @@ pub extern "C" fn otel_thread_ctx_record_new() -> *mut Record {
 #[no_mangle]
 pub unsafe extern "C" fn otel_thread_ctx_record_free(record: *mut Record) {
     if !record.is_null() {
-        (*header_of(record)).state.store(FREED, Ordering::SeqCst);
+        let header = header_of(record);
+        (*header).word.store(freed((*header).word.load(Ordering::Relaxed)), Ordering::SeqCst);
         block_release(header_of(record));
     }
 }
@@ -402,9 +426,12 @@ static mut STATE_ONCE: i32 = 0; // pthread_once_t (glibc: int)
 static STATE_KEY: AtomicU32 = AtomicU32::new(0);
 static STATE_KEY_READY: AtomicI32 = AtomicI32::new(0); // 1 once the key exists, -1 when it could not be made
 
-unsafe fn try_free(header: *mut Header) {
+/// Frees the orphan whose word read `seen` (ORPHANED) if no thread counts on it: the compare-and-swap fails if that use
+/// of the block ended meanwhile (freed by another thread, then maybe reused and published), so the count read before
+/// it was that use's.
+unsafe fn try_free(header: *mut Header, seen: u64) {
     if (*header).attaches.load(Ordering::SeqCst) == 0
-        && (*header).state.compare_exchange(ORPHANED, FREED, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+        && (*header).word.compare_exchange(seen, freed(seen), Ordering::SeqCst, Ordering::SeqCst).is_ok()
     {
         block_release(header);
     }
@@ -417,7 +444,7 @@ unsafe fn try_free(header: *mut Header) {
 unsafe fn count_attach(record: *mut Record) -> bool {
     let header = header_of(record);
     (*header).attaches.fetch_add(1, Ordering::SeqCst);
-    if (*header).state.load(Ordering::SeqCst) != LIVE {
+    if state_of((*header).word.load(Ordering::SeqCst)) != LIVE {
         // Taken back the way every count is, so that an orphan that this passing count kept from being freed is freed.
         release_attach(record);
         return false;
@@ -430,8 +457,9 @@ unsafe fn count_attach(record: *mut Record) -> bool {
 unsafe fn release_attach(record: *mut Record) {
     let header = header_of(record);
     (*header).attaches.fetch_sub(1, Ordering::SeqCst);
-    if (*header).state.load(Ordering::SeqCst) == ORPHANED {
-        try_free(header);
+    let word = (*header).word.load(Ordering::SeqCst);
+    if state_of(word) == ORPHANED {
+        try_free(header, word);
     }
 }
 
@@ -674,13 +702,16 @@ unsafe fn publishes_it(record: *const Record) -> bool {
 #[no_mangle]
 pub unsafe extern "C" fn otel_thread_ctx_record_dispose_begin(record: *mut Record) -> i32 {
     let header = header_of(record);
-    if (*header).state.compare_exchange(LIVE, DISPOSING, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+    let word = (*header).word.load(Ordering::SeqCst);
+    if state_of(word) != LIVE
+        || (*header).word.compare_exchange(word, with_state(word, DISPOSING), Ordering::SeqCst, Ordering::SeqCst).is_err()
+    {
         return -1;
     }
     // After the mark, sequentially consistent (see count_attach): every attach that this count misses sees the mark.
     let others = (*header).attaches.load(Ordering::SeqCst) - publishes_it(record) as i32;
     if others > 0 {
-        (*header).state.store(LIVE, Ordering::SeqCst);
+        (*header).word.store(word, Ordering::SeqCst);
         return others;
     }
     0
@@ -693,11 +724,12 @@ pub unsafe extern "C" fn otel_thread_ctx_record_dispose_begin(record: *mut Recor
 #[no_mangle]
 pub unsafe extern "C" fn otel_thread_ctx_record_dispose_end(record: *mut Record) -> i32 {
     let header = header_of(record);
+    let word = (*header).word.load(Ordering::SeqCst);
     if publishes_it(record) {
-        (*header).state.store(LIVE, Ordering::SeqCst);
+        (*header).word.store(with_state(word, LIVE), Ordering::SeqCst);
         return 1;
     }
-    (*header).state.store(FREED, Ordering::SeqCst);
+    (*header).word.store(freed(word), Ordering::SeqCst);
     block_release(header);
     0
 }
@@ -728,11 +760,12 @@ pub unsafe extern "C" fn otel_thread_ctx_record_orphan_begin(record: *mut Record
     let header = header_of(record);
     // Only a live record: one disposed, freed or being disposed is left as it is (orphaning takes the place of
     // Dispose; a binding that broke that must not get the block freed twice).
-    if (*header).state.load(Ordering::SeqCst) != LIVE {
+    let word = (*header).word.load(Ordering::SeqCst);
+    if state_of(word) != LIVE {
         return;
     }
     (*header).user.store(0, Ordering::SeqCst);
-    let _ = (*header).state.compare_exchange(LIVE, ORPHANED, Ordering::SeqCst, Ordering::SeqCst);
+    let _ = (*header).word.compare_exchange(word, with_state(word, ORPHANED), Ordering::SeqCst, Ordering::SeqCst);
 }
 
 /// Frees the orphan if no thread publishes it (the counts are atomic: the caller's barrier is not needed here).
@@ -741,7 +774,13 @@ pub unsafe extern "C" fn otel_thread_ctx_record_orphan_begin(record: *mut Record
 /// `record` was orphaned by `orphan_begin`.
 #[no_mangle]
 pub unsafe extern "C" fn otel_thread_ctx_record_orphan_end(record: *mut Record) {
-    try_free(header_of(record));
+    // The word as it is now: an orphan of a later use (freed by its last publisher, reused, orphaned again) that nobody
+    // counts on is freed too, which is what its own end would do.
+    let header = header_of(record);
+    let word = (*header).word.load(Ordering::SeqCst);
+    if state_of(word) == ORPHANED {
+        try_free(header, word);
+    }
 }
 
 /// Orphans many records in one call (see the header).
