@@ -631,12 +631,6 @@ static inline __attribute__((always_inline)) int release_needs_check(const otel_
                             && (state_of(word) == RECORD_ORPHANING || state_of(word) == RECORD_ORPHANED), 0);
 }
 
-static inline __attribute__((always_inline)) void release_check(otel_thread_ctx_record *record, uint64_t seen) {
-    if (release_needs_check(record, seen)) {
-        release_orphan(header_of(record), seen);
-    }
-}
-
 /* release_orphan for a caller that returns 0 next: a tail call keeps the caller's hot path free of saved registers. */
 static int COLD release_orphan_then_ok(record_header *header, uint64_t seen) {
     release_orphan(header, seen);
@@ -698,19 +692,32 @@ static inline int needs_mark(const record_header *header) {
            || __atomic_load_n(&__atomic_load_n(&header->owner, __ATOMIC_RELAXED)->bias, __ATOMIC_SEQ_CST) != BIAS_OFF;
 }
 
-/* The record was not live (or not the expected one) after the pending hazard was published: wait out a Dispose in
- * progress (it ends in a few microseconds: back to live, then attach; or freed, then give up). 1: attach, protected by
- * pending. The thread does not protect the record while it waits, and protects and checks it again, as a new attach
- * does, once the Dispose is over: a waiting thread's hazard made that Dispose refuse, so threads attaching one after
- * another while the record was disposed and disposed again had every Dispose refused, for good. */
-static int COLD attach_wait(thread_state *state, otel_thread_ctx_record *record, uintptr_t expected, int check) {
+/* The pending hazard on `record` dropped by an attach that gave up or waits. An orphan scan counts a hazard by pointer,
+ * whatever the generation, and leaves the free to the last thread that drops one: the orphan is looked for in the word
+ * as it is now (the block may hold a later use than the one this thread attached), and release_orphan decides under the
+ * lock, so an orphan whose scan did not count this thread is left as it is or freed if nobody protects it. */
+static void COLD drop_pending(thread_state *state, otel_thread_ctx_record *record) {
+    store_hazard(&state->pending, NULL);
+    FENCE();
+    uint64_t word = load_word(header_of(record));
+    if (__builtin_expect(state_of(word) == RECORD_ORPHANING || state_of(word) == RECORD_ORPHANED, 0)) {
+        release_orphan(header_of(record), word);
+    }
+}
+
+/* The record was not live (or not the expected one) when the caller read its word (`first`) after publishing the
+ * pending hazard: wait out a Dispose in progress (it ends in a few microseconds: back to live, then attach; or freed,
+ * then give up). 1: attach, protected by pending. The thread does not protect the record while it waits, and protects
+ * and checks it again, as a new attach does, once the Dispose is over: a waiting thread's hazard made that Dispose
+ * refuse, so threads attaching one after another while the record was disposed and disposed again had every Dispose
+ * refused, for good. `first` is the caller's load, not a new one: a new load could show the next use of a block freed
+ * meanwhile, which an attach without the check would take for the record it meant. */
+static int COLD attach_wait(thread_state *state, otel_thread_ctx_record *record, uintptr_t expected, int check,
+                            uint64_t first) {
     record_header *header = header_of(record);
-    uint64_t first = load_word_acquire(header);
     uint64_t word = first;
     while (state_of(word) == RECORD_DISPOSING) {
-        store_hazard(&state->pending, NULL);
-        /* An orphan scan may have seen the pending hazard and left the free to the last one to drop it. */
-        release_check(record, first);
+        drop_pending(state, record);
         do {
             sched_yield();
             word = load_word_acquire(header);
@@ -726,8 +733,7 @@ static int COLD attach_wait(thread_state *state, otel_thread_ctx_record *record,
         && (!check || __atomic_load_n(&header->user, __ATOMIC_RELAXED) == expected)) {
         return 1;
     }
-    store_hazard(&state->pending, NULL);
-    release_check(record, first);
+    drop_pending(state, record);
     return 0;
 }
 
@@ -874,8 +880,8 @@ static inline __attribute__((always_inline)) int attach_counted_publish(thread_s
 /* The pending hazard is published and the record was not live, or not the expected one: wait out a Dispose in progress,
  * then publish, or give up (-1). */
 static int COLD attach_counted_contended(thread_state *state, otel_thread_ctx_record *record, uintptr_t expected, int check,
-                                         uintptr_t *previous_user) {
-    if (!attach_wait(state, record, expected, check)) {
+                                         uintptr_t *previous_user, uint64_t word) {
+    if (!attach_wait(state, record, expected, check, word)) {
         return -1;
     }
     return attach_counted_publish(state, record, state->counted, previous_user);
@@ -918,7 +924,7 @@ static int COLD attach_counted_general(otel_thread_ctx_record *record, uintptr_t
     FENCE();
     uint64_t word = load_word_acquire(header);
     if (state_of(word) != RECORD_LIVE || (check && __atomic_load_n(&header->user, __ATOMIC_RELAXED) != expected)) {
-        return attach_counted_contended(state, record, expected, check, previous_user);
+        return attach_counted_contended(state, record, expected, check, previous_user, word);
     }
     return attach_counted_publish(state, record, previous, previous_user);
 }
@@ -943,7 +949,7 @@ static inline __attribute__((always_inline)) int attach_counted_fast(otel_thread
     uint64_t word = load_word_acquire(header);
     if (__builtin_expect(state_of(word) != RECORD_LIVE
                          || (check && __atomic_load_n(&header->user, __ATOMIC_RELAXED) != expected), 0)) {
-        return attach_counted_contended(state, record, expected, check, previous_user);
+        return attach_counted_contended(state, record, expected, check, previous_user, word);
     }
     return attach_counted_publish(state, record, previous, previous_user);
 }
