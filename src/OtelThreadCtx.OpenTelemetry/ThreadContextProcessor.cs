@@ -74,9 +74,14 @@ internal sealed class ThreadContextProcessor : BaseProcessor<Activity>
 
     /// <summary>Published: Activities the provider samples in (recorded and exported), so that every span id a profile
     /// sample carries names a span the trace backend receives. An Activity sampled out (or only recorded, not sampled)
-    /// publishes its nearest sampled ancestor in the process, or nothing. Suppressed instrumentation creates no
-    /// Activity at all, so its caller's context stays published.</summary>
-    internal static bool IsPublished(Activity activity) => activity.Recorded && activity.IsAllDataRequested;
+    /// or a legacy one (made with <c>new Activity(name)</c>, as HttpClient does on .NET 8 and 9 when no listener wants
+    /// its source: recorded and all-data from its sampled parent, and exported only if named with
+    /// <c>AddLegacySource</c>, whose sampler runs after the Activity is already current) publishes its nearest sampled
+    /// ancestor in the process, or nothing. Suppressed instrumentation creates no Activity at all, so its caller's
+    /// context stays published. Not told apart: an Activity of a source this provider does not listen to that another
+    /// listener samples in.</summary>
+    internal static bool IsPublished(Activity activity) =>
+        activity.Recorded && activity.IsAllDataRequested && activity.Source.Name.Length != 0;
 
     public override void OnStart(Activity data)
     {

@@ -114,7 +114,7 @@ public sealed class ActivityThreadContextPublisher : IDisposable
     public void Refresh(Activity activity)
     {
         ArgumentNullException.ThrowIfNull(activity);
-        if (!ThreadContext.IsSupported || Volatile.Read(ref disposed) != 0 || (filter is not null && !filter(activity)))
+        if (!ThreadContext.IsSupported || Volatile.Read(ref disposed) != 0 || !Accepted(activity, filter))
         {
             return;
         }
@@ -135,10 +135,7 @@ public sealed class ActivityThreadContextPublisher : IDisposable
     /// reading and updating it.</summary>
     private void Publish(Activity? activity)
     {
-        if (filter is not null)
-        {
-            activity = NearestAccepted(activity, filter);
-        }
+        activity = NearestAccepted(activity, filter);
 
         ref var hint = ref threadEntry;
         var entry = activity is not null && Volatile.Read(ref disposed) == 0 ? EntryFor(activity, hint) : null;
@@ -146,16 +143,21 @@ public sealed class ActivityThreadContextPublisher : IDisposable
         published.Value = entry;
     }
 
-    /// <summary>The Activity itself if the filter accepts it, else its nearest in-process ancestor that it accepts.</summary>
-    private static Activity? NearestAccepted(Activity? activity, Func<Activity, bool> filter)
+    /// <summary>The Activity itself if it is accepted, else its nearest in-process ancestor that is.</summary>
+    private static Activity? NearestAccepted(Activity? activity, Func<Activity, bool>? filter)
     {
-        while (activity is not null && !filter(activity))
+        while (activity is not null && !Accepted(activity, filter))
         {
             activity = activity.Parent;
         }
 
         return activity;
     }
+
+    /// <summary>W3C ids (an Activity with hierarchical ids has no trace id or span id: it would publish zeros) and the
+    /// filter's yes.</summary>
+    private static bool Accepted(Activity activity, Func<Activity, bool>? filter) =>
+        activity.IdFormat == ActivityIdFormat.W3C && (filter is null || filter(activity));
 
     /// <summary>Runs on the thread whose context changed: an explicit set (from <see cref="OnCurrentChanged"/>), or an
     /// ExecutionContext restore. The hint is left alone: after a restore it may be stale, which costs the next explicit

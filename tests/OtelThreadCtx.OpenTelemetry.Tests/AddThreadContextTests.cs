@@ -133,6 +133,24 @@ public sealed class AddThreadContextTests
         Assert.True(Published.OnThisThread()!.Matches(sampledChild));
     }
 
+    /// <summary>A legacy Activity (`new Activity(name)`, as HttpClient makes on .NET 8 and 9 when no listener wants its
+    /// source: recorded and all-data from its sampled parent), which this provider does not export: the request's span
+    /// stays published.</summary>
+    [Fact]
+    public void A_legacy_activity_publishes_the_providers_span_around_it()
+    {
+        using var provider = Build();
+        using var request = Source.StartActivity("request")!;
+        Assert.True(Published.OnThisThread()!.Matches(request));
+
+        var legacy = new Activity("System.Net.Http.HttpRequestOut").Start();
+        Assert.True(legacy.Recorded && legacy.IsAllDataRequested); // what a filter on the flags alone took for a sampled span
+        Assert.Same(legacy, Activity.Current);
+        Assert.True(Published.OnThisThread()!.Matches(request));
+        legacy.Stop();
+        Assert.True(Published.OnThisThread()!.Matches(request));
+    }
+
     [Fact]
     public void Suppressed_instrumentation_leaves_the_callers_context_published()
     {

@@ -69,6 +69,29 @@ public sealed class ActivityPublisherTests : IDisposable
         }
     }
 
+    /// <summary>An Activity with hierarchical ids has no W3C trace id or span id (they read as zeros): its nearest W3C
+    /// ancestor is published, or nothing, never zeros.</summary>
+    [Fact]
+    public void An_activity_with_hierarchical_ids_publishes_its_nearest_w3c_ancestor_or_nothing()
+    {
+        using var parent = source.StartActivity("w3c-parent")!;
+        var hierarchical = new Activity("hierarchical-child");
+        hierarchical.SetIdFormat(ActivityIdFormat.Hierarchical);
+        hierarchical.Start();
+        Assert.Equal(ActivityIdFormat.Hierarchical, hierarchical.IdFormat);
+        Assert.Same(hierarchical, Activity.Current);
+        Assert.Equal(parent.SpanId.ToHexString(), Published().SpanId);
+        hierarchical.Stop();
+        parent.Stop();
+
+        var root = new Activity("hierarchical-root");
+        root.SetIdFormat(ActivityIdFormat.Hierarchical);
+        root.Start();
+        Assert.Same(root, Activity.Current);
+        Assert.Null(Published().SpanId);
+        root.Stop();
+    }
+
     [Fact]
     public void Starting_an_activity_publishes_it_with_its_tags_and_stopping_restores_the_parent()
     {
