@@ -38,8 +38,9 @@ public sealed class ActivityThreadContextPublisher : IDisposable
     private readonly bool inherit;
     private int disposed;
 
-    /// <summary>The entry this publisher last published on the calling thread (equal to <see cref="published"/>'s value
-    /// on this thread, without the ExecutionContext lookup).</summary>
+    /// <summary>The entry last published on the calling thread (equal to <see cref="published"/>'s value on this thread,
+    /// without the ExecutionContext lookup), by this publisher or, on a thread that has not switched since, an earlier
+    /// one (<see cref="ActivityEntry.Owner"/>).</summary>
     [ThreadStatic]
     private static ActivityEntry? threadEntry;
 
@@ -180,7 +181,9 @@ public sealed class ActivityThreadContextPublisher : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ActivityEntry EntryFor(Activity activity, ActivityEntry? near)
     {
-        if (near is not null)
+        // The hint is one per thread, whichever publisher set it: one that an earlier publisher (disposed since) left on a
+        // thread that has not switched since names that publisher's entries, with its attributes.
+        if (near is not null && ReferenceEquals(near.Owner, this))
         {
             if (ReferenceEquals(near.Activity, activity))
             {
@@ -198,7 +201,7 @@ public sealed class ActivityThreadContextPublisher : IDisposable
             }
         }
 
-        return EntryFromTable(activity, near);
+        return EntryFromTable(activity, near is not null && ReferenceEquals(near.Owner, this) ? near : null);
     }
 
     private ActivityEntry EntryFromTable(Activity activity, ActivityEntry? near)
@@ -208,7 +211,7 @@ public sealed class ActivityThreadContextPublisher : IDisposable
             return existing;
         }
 
-        var made = new ActivityEntry(activity, ReadTags(activity));
+        var made = new ActivityEntry(this, activity, ReadTags(activity));
         var entry = entries.GetValue(activity, _ => made);
         if (ReferenceEquals(entry, made))
         {
@@ -279,6 +282,8 @@ public sealed class ActivityThreadContextPublisher : IDisposable
 /// Linked to its parent's entry and its most recent child's, so that Start/Stop switches need no lookup.</summary>
 internal sealed unsafe class ActivityEntry
 {
+    /// <summary>The publisher that made it (the thread's hint may be another's).</summary>
+    public readonly ActivityThreadContextPublisher Owner;
     public readonly Activity Activity;
     public readonly byte Flags;
 
@@ -290,8 +295,9 @@ internal sealed unsafe class ActivityEntry
     /// <summary>Trace id (16 bytes) then span id (8), as the record holds them; written once, read by the library in place.</summary>
     private BinaryIds ids;
 
-    public ActivityEntry(Activity activity, ThreadContextAttributes? attributes)
+    public ActivityEntry(ActivityThreadContextPublisher owner, Activity activity, ThreadContextAttributes? attributes)
     {
+        Owner = owner;
         Activity = activity;
         ids.TraceId = HexIds.TraceId(activity.TraceId);
         ids.SpanId = HexIds.SpanId(activity.SpanId);

@@ -69,6 +69,51 @@ public sealed class ActivityPublisherTests : IDisposable
         }
     }
 
+    /// <summary>A thread that still holds an earlier publisher's entry as its hint (it has not switched since that
+    /// publisher was disposed elsewhere) publishes the new publisher's attributes, not the earlier one's.</summary>
+    [Fact]
+    public void A_thread_left_with_a_disposed_publishers_hint_publishes_the_new_publishers_attributes()
+    {
+        publisher.Dispose();
+        var tenantOnly = new ActivityPublisherOptions();
+        tenantOnly.AttributeTagNames.Add("tenant");
+        var first = ActivityThreadContextPublisher.Start(tenantOnly);
+        using var started = new ManualResetEventSlim();
+        using var swapped = new ManualResetEventSlim();
+        int lengthUnderFirst = 0, lengthUnderSecond = 0;
+        string? spanUnderSecond = null, requestSpan = null;
+        var thread = new Thread(() =>
+        {
+            using var request = source.StartActivity(ActivityKind.Server, parentContext: default, tags: [new("tenant", "acme")], name: "request")!;
+            requestSpan = request.SpanId.ToHexString();
+            lengthUnderFirst = Published().Bytes.Length;
+            started.Set();
+            swapped.Wait();
+            using (source.StartActivity("child"))
+            {
+            }
+
+            (spanUnderSecond, var bytes) = Published();
+            lengthUnderSecond = bytes.Length;
+        });
+        using (ExecutionContext.SuppressFlow())
+        {
+            thread.Start();
+        }
+
+        started.Wait();
+        first.Dispose();
+        var routeOnly = new ActivityPublisherOptions();
+        routeOnly.AttributeTagNames.Add("http.route");
+        using var second = ActivityThreadContextPublisher.Start(routeOnly);
+        swapped.Set();
+        thread.Join();
+
+        Assert.True(lengthUnderFirst > ThreadContextRecord.HeaderSize, "the first publisher published the tenant");
+        Assert.Equal(requestSpan, spanUnderSecond);
+        Assert.Equal(ThreadContextRecord.HeaderSize, lengthUnderSecond); // no tenant: the second publisher has no such tag
+    }
+
     /// <summary>An Activity with hierarchical ids has no W3C trace id or span id (they read as zeros): its nearest W3C
     /// ancestor is published, or nothing, never zeros.</summary>
     [Fact]
