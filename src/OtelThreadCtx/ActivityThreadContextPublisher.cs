@@ -158,7 +158,23 @@ public sealed class ActivityThreadContextPublisher : IDisposable
     /// <summary>W3C ids (an Activity with hierarchical ids has no trace id or span id: it would publish zeros) and the
     /// filter's yes.</summary>
     private static bool Accepted(Activity activity, Func<Activity, bool>? filter) =>
-        activity.IdFormat == ActivityIdFormat.W3C && (filter is null || filter(activity));
+        activity.IdFormat == ActivityIdFormat.W3C && (filter is null || FilterAccepts(filter, activity));
+
+    /// <summary>The application's filter runs inside Activity.Start, Stop and the Current setter: an exception from it
+    /// would come out of those, in code that never called this library. It counts as a no.</summary>
+    private static bool FilterAccepts(Func<Activity, bool> filter, Activity activity)
+    {
+        try
+        {
+            return filter(activity);
+        }
+#pragma warning disable CA1031 // any exception of the application's filter: that Activity is not published
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return false;
+        }
+    }
 
     /// <summary>Runs on the thread whose context changed: an explicit set (from <see cref="OnCurrentChanged"/>), or an
     /// ExecutionContext restore. The hint is left alone: after a restore it may be stale, which costs the next explicit
@@ -257,6 +273,27 @@ public sealed class ActivityThreadContextPublisher : IDisposable
         return null;
     }
 
+    /// <summary>A tag's value as text; null (the tag is left out) when the application's object throws from its
+    /// conversion, which would otherwise come out of Activity.Start.</summary>
+    private static string? TagText(object value)
+    {
+        if (value is string text)
+        {
+            return text;
+        }
+
+        try
+        {
+            return Convert.ToString(value, CultureInfo.InvariantCulture) ?? string.Empty;
+        }
+#pragma warning disable CA1031 // any exception of the application's ToString: the tag is not published
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return null;
+        }
+    }
+
     private ThreadContextAttributes? ReadTags(Activity activity)
     {
         if (keys.Length == 0)
@@ -267,10 +304,10 @@ public sealed class ActivityThreadContextPublisher : IDisposable
         ThreadContextAttributesBuilder? builder = null;
         for (var i = 0; i < keys.Length; i++)
         {
-            if (activity.GetTagItem(tagNames[i]) is { } value)
+            if (activity.GetTagItem(tagNames[i]) is { } value && TagText(value) is { } text)
             {
                 builder ??= new ThreadContextAttributesBuilder();
-                builder.Add(keys[i], value as string ?? Convert.ToString(value, CultureInfo.InvariantCulture) ?? string.Empty);
+                builder.Add(keys[i], text);
             }
         }
 

@@ -114,6 +114,36 @@ public sealed class ActivityPublisherTests : IDisposable
         Assert.Equal(ThreadContextRecord.HeaderSize, lengthUnderSecond); // no tenant: the second publisher has no such tag
     }
 
+    private sealed class ThrowingTag
+    {
+        public override string ToString() => throw new InvalidOperationException("tag");
+    }
+
+    /// <summary>The application's filter and tag objects run inside Activity.Start and Stop: when they throw, the
+    /// Activity is not published (its parent is) or the tag is left out, and nothing comes out of Start or Stop.</summary>
+    [Fact]
+    public void A_throwing_filter_or_tag_never_throws_out_of_activity_start_or_stop()
+    {
+        publisher.Dispose();
+        var options = new ActivityPublisherOptions { Filter = a => a.OperationName == "boom" ? throw new InvalidOperationException("filter") : true };
+        options.AttributeTagNames.Add("http.route");
+        using var own = ActivityThreadContextPublisher.Start(options);
+        using var parent = source.StartActivity("parent")!;
+        using (var boom = source.StartActivity("boom"))
+        {
+            Assert.NotNull(boom);
+            Assert.Equal(parent.SpanId.ToHexString(), Published().SpanId);
+        }
+
+        Assert.Equal(parent.SpanId.ToHexString(), Published().SpanId);
+        using (var tagged = source.StartActivity(ActivityKind.Server, tags: [new("http.route", new ThrowingTag())], name: "tagged")!)
+        {
+            var (span, bytes) = Published();
+            Assert.Equal(tagged.SpanId.ToHexString(), span);
+            Assert.Equal(ThreadContextRecord.HeaderSize, bytes.Length);
+        }
+    }
+
     /// <summary>An Activity with hierarchical ids has no W3C trace id or span id (they read as zeros): its nearest W3C
     /// ancestor is published, or nothing, never zeros.</summary>
     [Fact]
