@@ -28,6 +28,10 @@ public sealed class ActivityThreadContextPublisher : IDisposable
     private static readonly object Gate = new();
     private static ActivityThreadContextPublisher? active;
 
+    /// <summary>Whether <see cref="OnAnyCurrentChanged"/> follows Activity.CurrentChanged (from the first Start on, for
+    /// good: after a Dispose it still clears what a thread that has not switched since kept publishing).</summary>
+    private static bool following;
+
     /// <summary>Every entry made, so that an Activity's ids are computed at most once whatever order it becomes
     /// current in. Consulted only when the entry is not the current one, its parent or its last child.</summary>
     private readonly ConditionalWeakTable<Activity, ActivityEntry> entries = [];
@@ -70,7 +74,12 @@ public sealed class ActivityThreadContextPublisher : IDisposable
             {
                 // Readers look for thread context only once the key map is published.
                 OtelProcessContext.EnsurePublished();
-                Activity.CurrentChanged += publisher.OnCurrentChanged;
+                if (!following)
+                {
+                    Activity.CurrentChanged += OnAnyCurrentChanged;
+                    following = true;
+                }
+
                 publisher.Publish(Activity.Current);
             }
 
@@ -84,7 +93,7 @@ public sealed class ActivityThreadContextPublisher : IDisposable
     private int entriesMade;
 
     /// <summary>Stops following Activity changes and stops publishing on the calling thread. Other threads
-    /// stop publishing at their next Activity change or when they exit.</summary>
+    /// stop publishing at their next Activity change (explicit, or an ExecutionContext switch) or when they exit.</summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref disposed, 1) != 0)
@@ -94,10 +103,9 @@ public sealed class ActivityThreadContextPublisher : IDisposable
 
         lock (Gate)
         {
-            Activity.CurrentChanged -= OnCurrentChanged;
             if (ReferenceEquals(active, this))
             {
-                active = null;
+                Volatile.Write(ref active, null);
             }
         }
 
@@ -129,7 +137,21 @@ public sealed class ActivityThreadContextPublisher : IDisposable
         }
     }
 
-    private void OnCurrentChanged(object? sender, ActivityChangedEventArgs e) => Publish(e.Current);
+    /// <summary>An explicit change of Activity.Current on this thread: the running publisher publishes the new one. With
+    /// none running, a thread that still publishes what a disposed one set (it has not switched since) stops.</summary>
+    private static void OnAnyCurrentChanged(object? sender, ActivityChangedEventArgs e)
+    {
+        if (Volatile.Read(ref active) is { } publisher)
+        {
+            publisher.Publish(e.Current);
+        }
+        else if (threadEntry is { } stale)
+        {
+            threadEntry = null;
+            stale.Owner.published.Value = null;
+            ThreadContext.Clear();
+        }
+    }
 
     /// <summary>Sets the flowing value; its change notification does the publishing. The entry published last on this
     /// thread is the hint for finding the new one (its parent, its child or itself); one thread-static access covers
@@ -176,7 +198,7 @@ public sealed class ActivityThreadContextPublisher : IDisposable
         }
     }
 
-    /// <summary>Runs on the thread whose context changed: an explicit set (from <see cref="OnCurrentChanged"/>), or an
+    /// <summary>Runs on the thread whose context changed: an explicit set (from <see cref="OnAnyCurrentChanged"/>), or an
     /// ExecutionContext restore. The hint is left alone: after a restore it may be stale, which costs the next explicit
     /// switch one table lookup, never a wrong record.</summary>
     private void OnPublishedChanged(AsyncLocalValueChangedArgs<ActivityEntry?> change)

@@ -114,6 +114,43 @@ public sealed class ActivityPublisherTests : IDisposable
         Assert.Equal(ThreadContextRecord.HeaderSize, lengthUnderSecond); // no tenant: the second publisher has no such tag
     }
 
+    /// <summary>A thread that publishes an Activity when the publisher is disposed on another thread, and then only
+    /// switches explicitly (no ExecutionContext switch), stops publishing at its next switch.</summary>
+    [Fact]
+    public void After_dispose_a_thread_that_only_switches_explicitly_stops_publishing_at_its_next_switch()
+    {
+        using var started = new ManualResetEventSlim();
+        using var disposedHere = new ManualResetEventSlim();
+        string? before = null, requestSpan = null, after = "unread", afterStop = "unread";
+        var thread = new Thread(() =>
+        {
+            using var request = source.StartActivity(ActivityKind.Server, parentContext: default, name: "request")!;
+            requestSpan = request.SpanId.ToHexString();
+            before = Published().SpanId;
+            started.Set();
+            disposedHere.Wait();
+            using (source.StartActivity("child"))
+            {
+                after = Published().SpanId;
+            }
+
+            afterStop = Published().SpanId;
+        });
+        using (ExecutionContext.SuppressFlow())
+        {
+            thread.Start();
+        }
+
+        started.Wait();
+        publisher.Dispose();
+        disposedHere.Set();
+        thread.Join();
+
+        Assert.Equal(requestSpan, before);
+        Assert.Null(after);
+        Assert.Null(afterStop);
+    }
+
     private sealed class ThrowingTag
     {
         public override string ToString() => throw new InvalidOperationException("tag");
