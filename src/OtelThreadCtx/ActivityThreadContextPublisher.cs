@@ -129,7 +129,12 @@ public sealed class ActivityThreadContextPublisher : IDisposable
         }
 
         var entry = EntryFor(activity, threadEntry);
-        entry.Attributes = ReadTags(activity);
+        var own = ReadTags(activity);
+        // The parent's values for the tags it lacks, as when the entry was made (a route set on the request later still
+        // reaches its children at their next Refresh or first sight).
+        entry.Attributes = inherit && (entry.Parent ?? NearestEntryAbove(activity)) is { Attributes: { } inherited }
+            ? ThreadContextAttributes.Merge(own, inherited)
+            : own;
         if (ReferenceEquals(Activity.Current, activity))
         {
             threadEntry = entry;

@@ -40,17 +40,18 @@ public sealed class ThreadContextAttributes
             return own;
         }
 
-        Span<bool> present = stackalloc bool[256];
-        var block = new byte[ThreadContextRecord.AttributeCapacity];
-        var used = 0;
-        if (own is not null)
+        if (own is null || own.Length == 0)
         {
-            own.Encoded.CopyTo(block);
-            used = own.Length;
-            for (var rest = own.Encoded; rest.Length >= 2 && rest.Length >= 2 + rest[1]; rest = rest[(2 + rest[1])..])
-            {
-                present[rest[0]] = true;
-            }
+            return inherited; // nothing of its own (a client or database span): the parent's block, shared, no copy
+        }
+
+        Span<bool> present = stackalloc bool[256];
+        Span<byte> block = stackalloc byte[ThreadContextRecord.AttributeCapacity];
+        own.Encoded.CopyTo(block);
+        var used = own.Length;
+        for (var rest = own.Encoded; rest.Length >= 2 && rest.Length >= 2 + rest[1]; rest = rest[(2 + rest[1])..])
+        {
+            present[rest[0]] = true;
         }
 
         var added = false;
@@ -63,7 +64,7 @@ public sealed class ThreadContextAttributes
             }
         }
 
-        return added ? new ThreadContextAttributes(block.AsSpan(0, used).ToArray()) : own;
+        return added ? new ThreadContextAttributes(block[..used].ToArray()) : own;
     }
 }
 

@@ -114,6 +114,26 @@ public sealed class ActivityPublisherTests : IDisposable
         Assert.Equal(ThreadContextRecord.HeaderSize, lengthUnderSecond); // no tenant: the second publisher has no such tag
     }
 
+    /// <summary>Refresh of a child re-reads its own tags and keeps what it inherits from its parent.</summary>
+    [Fact]
+    public void Refreshing_a_child_keeps_the_parents_inherited_values()
+    {
+        publisher.Dispose();
+        var options = new ActivityPublisherOptions { InheritParentAttributes = true };
+        options.AttributeTagNames.Add("http.route");
+        options.AttributeTagNames.Add("tenant");
+        using var own = ActivityThreadContextPublisher.Start(options);
+        using var request = source.StartActivity(ActivityKind.Server, tags: [new("http.route", "/orders/{id}")], name: "request")!;
+        using var query = source.StartActivity("query")!;
+        query.SetTag("tenant", "acme");
+        own.Refresh(query);
+        var (span, bytes) = Published();
+        Assert.Equal(query.SpanId.ToHexString(), span);
+        var attributes = Encoding.UTF8.GetString(bytes, 28, bytes.Length - 28);
+        Assert.Contains("acme", attributes, StringComparison.Ordinal);
+        Assert.Contains("/orders/{id}", attributes, StringComparison.Ordinal);
+    }
+
     /// <summary>A thread that publishes an Activity when the publisher is disposed on another thread, and then only
     /// switches explicitly (no ExecutionContext switch), stops publishing at its next switch.</summary>
     [Fact]
