@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Spectre.Console;
 using OtelThreadCtx.Tool;
 using OtelThreadCtx.Tool.Commands;
 
@@ -10,6 +11,13 @@ var root = new RootCommand("otel-thread-ctx: see what a profiler sees. Reads Ope
 root.Subcommands.Add(CheckCommand.Create(json));
 root.Subcommands.Add(InspectCommand.Create(json));
 root.Subcommands.Add(WatchCommand.Create(json));
+
+// Piped or redirected (a CI log, a file, grep), tables were 80 columns wide and wrapped each 32-digit trace id over
+// several lines. There the width is $COLUMNS, else wide enough for the widest row.
+if (Console.IsOutputRedirected)
+{
+    AnsiConsole.Profile.Width = int.TryParse(Environment.GetEnvironmentVariable("COLUMNS"), out var columns) && columns > 0 ? columns : 240;
+}
 
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)

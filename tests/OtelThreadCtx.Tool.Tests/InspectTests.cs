@@ -31,6 +31,25 @@ public sealed class InspectTests
         Assert.Equal(0, await target.StopAsync());
     }
 
+    /// <summary>The table, written to a pipe (a CI log), carries each 32-digit trace id whole on one line (it was 80
+    /// columns wide there and wrapped them).</summary>
+    [Fact]
+    public async Task The_table_written_to_a_pipe_keeps_every_trace_id_on_one_line()
+    {
+        await using var target = await StartDotNetAsync();
+        var pid = target.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var (_, json, _) = await ToolRunner.RunJsonAsync("inspect", pid);
+        var traceIds = System.Text.RegularExpressions.Regex.Matches(json.GetRawText(), "\"traceId\":\\s*\"([0-9a-f]{32})\"").Select(m => m.Groups[1].Value).ToArray();
+        Assert.NotEmpty(traceIds);
+        var table = await ToolRunner.RunAsync("inspect", pid);
+        foreach (var traceId in traceIds)
+        {
+            Assert.Contains(traceId, table.StandardOutput, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(0, await target.StopAsync());
+    }
+
     [Fact]
     public async Task Tlsdesc_resolved_dynamically_is_read_through_the_dtv()
     {
