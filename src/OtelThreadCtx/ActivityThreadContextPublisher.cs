@@ -226,7 +226,12 @@ public sealed class ActivityThreadContextPublisher : IDisposable
     {
         // The hint is one per thread, whichever publisher set it: one that an earlier publisher (disposed since) left on a
         // thread that has not switched since names that publisher's entries, with its attributes.
-        if (near is not null && ReferenceEquals(near.Owner, this))
+        if (near is not null && !ReferenceEquals(near.Owner, this))
+        {
+            near = null;
+        }
+
+        if (near is not null)
         {
             if (ReferenceEquals(near.Activity, activity))
             {
@@ -244,7 +249,7 @@ public sealed class ActivityThreadContextPublisher : IDisposable
             }
         }
 
-        return EntryFromTable(activity, near is not null && ReferenceEquals(near.Owner, this) ? near : null);
+        return EntryFromTable(activity, near);
     }
 
     private ActivityEntry EntryFromTable(Activity activity, ActivityEntry? near)
