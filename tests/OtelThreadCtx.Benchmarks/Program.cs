@@ -233,18 +233,22 @@ public static class Program
         }
 
         sb.AppendLine();
-        sb.AppendLine("activity/switch: cost per `Activity.Current` change. off: nothing listening. floor: what any publisher that follows " +
+        sb.AppendLine("activity/switch: cost per `Activity.Current` change; activity/start_stop: a child of the current Activity started " +
+                      "and stopped (the publisher makes its entry). off: nothing listening. floor: what any publisher that follows " +
                       "ExecutionContext restores pays, an AsyncLocal with a change handler set from `CurrentChanged` and doing nothing. " +
-                      "publisher: `ActivityThreadContextPublisher`. Target: publisher − off ≤ 25 ns.");
+                      "publisher: `ActivityThreadContextPublisher`. Target (switch): publisher − off ≤ 25 ns.");
         sb.AppendLine();
-        sb.AppendLine("| library | off | floor | publisher | publisher − off | publisher − floor (ours) | B/op off | B/op floor | B/op publisher |");
-        sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-        foreach (var job in new[] { "default", "inline" })
+        sb.AppendLine("| scenario | library | off | floor | publisher | publisher − off | publisher − floor (ours) | B/op off | B/op floor | B/op publisher |");
+        sb.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        foreach (var scenario in new[] { "activity/switch", "activity/start_stop" })
         {
-            var (off, floor, on) = (Get("activity/switch/off", job), Get("activity/switch/floor", job), Get("activity/switch/publisher", job));
-            sb.AppendLine(CultureInfo.InvariantCulture,
-                $"| {job} | {Ns(off)} | {Ns(floor)} | {Ns(on)} | {(off is { } x && on is { } y ? Ns(y - x) : "—")} | {(floor is { } f && on is { } z ? Ns(z - f) : "—")} | " +
-                $"{Allocated("activity/switch/off", job)} | {Allocated("activity/switch/floor", job)} | {Allocated("activity/switch/publisher", job)} |");
+            foreach (var job in new[] { "default", "inline" })
+            {
+                var (off, floor, on) = (Get(scenario + "/off", job), Get(scenario + "/floor", job), Get(scenario + "/publisher", job));
+                sb.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {scenario} | {job} | {Ns(off)} | {Ns(floor)} | {Ns(on)} | {(off is { } x && on is { } y ? Ns(y - x) : "—")} | {(floor is { } f && on is { } z ? Ns(z - f) : "—")} | " +
+                    $"{Allocated(scenario + "/off", job)} | {Allocated(scenario + "/floor", job)} | {Allocated(scenario + "/publisher", job)} |");
+            }
         }
 
         return sb.ToString();

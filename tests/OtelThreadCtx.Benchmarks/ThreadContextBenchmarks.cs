@@ -390,9 +390,9 @@ public class SetBenchmarks
     public void Cleanup() => ThreadContext.Clear();
 }
 
-/// <summary>Cost per Activity.Current change: nothing listening ("off"); the floor of any publisher that follows
-/// ExecutionContext restores, an AsyncLocal with a change handler set from CurrentChanged and doing nothing ("floor");
-/// and the publisher ("publisher").</summary>
+/// <summary>Cost per Activity.Current change, and per child Activity started and stopped: nothing listening ("off"); the
+/// floor of any publisher that follows ExecutionContext restores, an AsyncLocal with a change handler set from
+/// CurrentChanged and doing nothing ("floor"); and the publisher ("publisher").</summary>
 [MemoryDiagnoser]
 public class ActivitySwitchBenchmarks
 {
@@ -406,8 +406,18 @@ public class ActivitySwitchBenchmarks
     [Params("off", "floor", "publisher")]
     public string Mode { get; set; } = "off";
 
-    [GlobalSetup]
-    public void Setup()
+    [GlobalSetup(Target = nameof(activity_switch))]
+    public void Setup() => Init();
+
+    /// <summary>Children start under a long-lived current Activity, as a request's do under the request.</summary>
+    [GlobalSetup(Target = nameof(activity_start_stop))]
+    public void SetupStartStop()
+    {
+        Init();
+        Activity.Current = a;
+    }
+
+    private void Init()
     {
         CApi.EnsureLoaded();
         source = new ActivitySource("bench");
@@ -437,6 +447,14 @@ public class ActivitySwitchBenchmarks
     {
         Activity.Current = a;
         Activity.Current = b;
+    }
+
+    /// <summary>A new Activity, child of the current one, started and stopped: the publisher makes its entry (binary ids,
+    /// attributes) at the start and switches back to the parent's at the stop.</summary>
+    [Benchmark(Description = "activity/start_stop")]
+    public void activity_start_stop()
+    {
+        using var child = source.StartActivity("child");
     }
 
     [GlobalCleanup]
