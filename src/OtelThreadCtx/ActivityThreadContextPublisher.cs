@@ -258,29 +258,36 @@ public sealed class ActivityThreadContextPublisher : IDisposable
 
     private ActivityEntry EntryFromProperty(Activity activity, ActivityEntry? near)
     {
-        if (Existing(activity) is { } existing)
+        if (Own(activity) is { } own)
         {
-            return existing;
+            return own;
         }
 
-        var made = new ActivityEntry(this, activity, ReadTags(activity));
-        var entry = made;
-        if (near is not null && ReferenceEquals(activity.Parent, near.Activity))
+        var parent = activity.Parent;
+        ActivityEntry? parentEntry;
+        if (near is not null && parent is not null && ReferenceEquals(parent, near.Activity))
         {
-            AdoptChild(near, made);
-        }
-        else if (activity.Parent is { } parent && (ParentEntryFlowing(parent) ?? Existing(parent)) is { } parentEntry)
-        {
-            AdoptChild(parentEntry, made);
+            parentEntry = near;
         }
         else
         {
-            // No parent entry keeps it: the Activity does. Two threads that see a new Activity at the same moment both make
-            // one; the property keeps the last, and both use that one from here on.
-            activity.SetCustomProperty(EntryProperty, made);
-            entry = Existing(activity) ?? made;
+            // The entry flowing in this execution context: exact where the hint is stale (an await resumed here).
+            var flowing = published.Value;
+            if (flowing is not null && ReferenceEquals(flowing.Activity, activity))
+            {
+                return flowing;
+            }
+
+            parentEntry = parent is null ? null : flowing is not null && ReferenceEquals(flowing.Activity, parent) ? flowing : Existing(parent);
         }
 
+        if (parentEntry?.LastChild is { } last && ReferenceEquals(last.Activity, activity))
+        {
+            return last;
+        }
+
+        var made = new ActivityEntry(this, activity, ReadTags(activity));
+        var entry = parentEntry is not null ? AdoptChild(parentEntry, made) : KeepOnActivity(activity, made);
         if (ReferenceEquals(entry, made))
         {
             entriesMade++; // diagnostics only: no atomic operation per Activity (threads may race and undercount)
@@ -300,53 +307,90 @@ public sealed class ActivityThreadContextPublisher : IDisposable
         return entry;
     }
 
-    /// <summary>The entry flowing with this execution context, if it is <paramref name="parent"/>'s: an Activity starting
-    /// where the thread's hint is stale (an await resumed here) is a child of the Activity whose entry flowed in.</summary>
-    private ActivityEntry? ParentEntryFlowing(Activity parent) =>
-        published.Value is { } flowing && ReferenceEquals(flowing.Activity, parent) ? flowing : null;
-
     /// <summary>Makes <paramref name="child"/> the last child of <paramref name="parent"/>, which finds it from then on. The
-    /// child it displaces is kept by its own Activity from now on, unless that Activity stopped: siblings that run at the same
-    /// time (a fan-out) pay for a custom property, a sequence of children never does.</summary>
-    private static void AdoptChild(ActivityEntry parent, ActivityEntry child)
+    /// child it displaces is kept by its own Activity from now on, unless that Activity stopped: siblings that run at the
+    /// same time (a fan-out) pay for a custom property, a sequence of children never does. The swap is atomic: two threads
+    /// adopting siblings at once each get a different displaced child, and neither is lost.</summary>
+    private static ActivityEntry AdoptChild(ActivityEntry parent, ActivityEntry child)
     {
         child.Parent = parent;
-        var displaced = parent.LastChild;
-        parent.LastChild = child;
-        if (displaced is not null && !ReferenceEquals(displaced, child) && !displaced.Activity.IsStopped)
+        var displaced = Interlocked.Exchange(ref parent.LastChild, child);
+        if (displaced is not null && !ReferenceEquals(displaced.Activity, child.Activity) && !displaced.Activity.IsStopped)
         {
             displaced.Activity.SetCustomProperty(EntryProperty, displaced);
         }
+
+        return child;
     }
 
-    /// <summary>The entry this publisher made for <paramref name="activity"/>, if any: kept by the Activity itself, or as
-    /// the last child of its parent's entry. One that a disposed publisher left is not this one's (its attributes may
-    /// differ).</summary>
-    private ActivityEntry? Existing(Activity activity, int depth = 0)
+    /// <summary>An entry no parent entry keeps: the Activity keeps it. Two threads that see a new Activity at the same moment
+    /// both make one; the first stored is the one both use.</summary>
+    private ActivityEntry KeepOnActivity(Activity activity, ActivityEntry made)
     {
-        if (activity.GetCustomProperty(EntryProperty) is ActivityEntry own)
+        lock (rootGate)
         {
-            return ReferenceEquals(own.Owner, this) ? own : null;
-        }
+            if (Own(activity) is { } raced)
+            {
+                return raced;
+            }
 
-        // Bounded: past that depth an Activity's entry is made again (consistent, only computed twice).
-        return depth < MaxLookupDepth && activity.Parent is { } parent && Existing(parent, depth + 1) is { LastChild: { } child } && ReferenceEquals(child.Activity, activity)
-            ? child
-            : null;
+            activity.SetCustomProperty(EntryProperty, made);
+            return made;
+        }
     }
 
-    private const int MaxLookupDepth = 64;
+    private readonly object rootGate = new();
 
-    /// <summary>The entry of the nearest in-process ancestor that has one (an ancestor the filter rejects has none).</summary>
-    private ActivityEntry? NearestEntryAbove(Activity activity)
+    /// <summary>The entry <paramref name="activity"/> keeps itself, if it is this publisher's (one that a disposed publisher
+    /// left is not: its attributes may differ, and this publisher replaces it).</summary>
+    private ActivityEntry? Own(Activity activity) =>
+        activity.GetCustomProperty(EntryProperty) is ActivityEntry entry && ReferenceEquals(entry.Owner, this) ? entry : null;
+
+    /// <summary>The entry this publisher made for <paramref name="activity"/>, if any: up to the nearest Activity that keeps
+    /// its entry itself, then down the last children, one per level.</summary>
+    private ActivityEntry? Existing(Activity activity)
     {
         var depth = 0;
-        for (var parent = activity.Parent; parent is not null && depth < MaxLookupDepth; parent = parent.Parent, depth++)
+        ActivityEntry? entry = null;
+        for (var at = activity; at is not null && depth <= MaxLookupDepth; at = at.Parent, depth++)
         {
-            if (Existing(parent) is { } found)
+            if (Own(at) is { } own)
             {
+                entry = own;
+                break;
+            }
+        }
+
+        for (; entry is not null && depth > 0; depth--)
+        {
+            entry = entry.LastChild;
+        }
+
+        return entry is not null && ReferenceEquals(entry.Activity, activity) ? entry : null;
+    }
+
+    /// <summary>How far up a lookup goes. Past it, an Activity's entry is made again on a thread that has not seen it (a
+    /// thread where it flows uses the flowing one, which <see cref="Refresh"/> reaches too).</summary>
+    private const int MaxLookupDepth = 64;
+
+    /// <summary>The entry of the nearest in-process ancestor that has one (an ancestor the filter rejects has none): up to
+    /// the nearest that keeps its entry itself, then down the last children while they are ancestors.</summary>
+    private ActivityEntry? NearestEntryAbove(Activity activity)
+    {
+        List<Activity>? path = null;
+        for (var parent = activity.Parent; parent is not null && (path?.Count ?? 0) <= MaxLookupDepth; parent = parent.Parent)
+        {
+            if (Own(parent) is { } found)
+            {
+                for (var i = (path?.Count ?? 0) - 1; i >= 0 && found.LastChild is { } next && ReferenceEquals(next.Activity, path![i]); i--)
+                {
+                    found = next;
+                }
+
                 return found;
             }
+
+            (path ??= []).Add(parent);
         }
 
         return null;

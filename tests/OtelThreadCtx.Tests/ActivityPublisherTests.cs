@@ -411,4 +411,121 @@ public sealed class ActivityPublisherTests : IDisposable
     [Fact]
     public void Only_one_publisher_runs_at_a_time() =>
         Assert.Throws<InvalidOperationException>(() => ActivityThreadContextPublisher.Start());
+
+    private static string Attrs(byte[] bytes) => Encoding.UTF8.GetString(bytes, ThreadContextRecord.HeaderSize, bytes.Length - ThreadContextRecord.HeaderSize);
+
+    private Activity Unrelated() => source.StartActivity(ActivityKind.Internal, parentContext: new ActivityContext(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded), name: "unrelated")!;
+
+    /// <summary>A running sibling keeps the first publisher's entry as its property; the second publisher must find its own
+    /// entry for it once, not make one for the property path and another for the parent's last child (Refresh would then
+    /// update one while the thread publishes the other). Found by an independent review.</summary>
+    [Fact]
+    public void An_entry_a_disposed_publisher_left_on_a_running_Activity_does_not_split_its_entry_under_the_next()
+    {
+        publisher.Dispose();
+        var options = new ActivityPublisherOptions();
+        options.AttributeTagNames.Add("http.route");
+        var first = ActivityThreadContextPublisher.Start(options);
+        using var root = source.StartActivity("root")!;
+        using var b = source.StartActivity("b")!;
+        Activity.Current = root;
+        using var c = source.StartActivity("c")!; // displaces b, still running: b keeps first's entry as a property
+        first.Dispose();
+
+        using var second = ActivityThreadContextPublisher.Start(options);
+        using var unrelated = Unrelated();
+        Activity.Current = root;
+        Activity.Current = b;
+        var made = second.EntriesMade;
+        Activity.Current = unrelated;
+        Activity.Current = b;
+        var recomputed = second.EntriesMade - made;
+
+        b.SetTag("http.route", "/late");
+        Activity.Current = unrelated;
+        second.Refresh(b);
+        Activity.Current = root;
+        Activity.Current = b;
+        AssertPublishesCurrent();
+        Assert.True(Attrs(Published().Bytes).EndsWith("/late", StringComparison.Ordinal), $"route lost (b recomputed {recomputed} more time(s))");
+    }
+
+    /// <summary>Siblings started on two threads at once: a read-then-write of the parent's last child lost a displaced
+    /// running sibling (no property, not the last child), which was then computed again. Found by an independent review.</summary>
+    [Fact]
+    public void Siblings_started_at_once_on_two_threads_are_each_computed_once()
+    {
+        using var parent = source.StartActivity("parent")!;
+        var children = new Activity[2][];
+        using var go = new Barrier(2);
+        var threads = Enumerable.Range(0, 2).Select(t => new Thread(() =>
+        {
+            var mine = children[t] = new Activity[50_000];
+            go.SignalAndWait();
+            for (var i = 0; i < mine.Length; i++)
+            {
+                Activity.Current = parent;
+                mine[i] = source.StartActivity("fan-out")!;
+            }
+
+            Activity.Current = null;
+        })).ToArray();
+        using (ExecutionContext.SuppressFlow())
+        {
+            foreach (var thread in threads)
+            {
+                thread.Start();
+            }
+        }
+
+        foreach (var thread in threads)
+        {
+            thread.Join();
+        }
+
+        using var unrelated = Unrelated();
+        var made = publisher.EntriesMade;
+        foreach (var child in children.SelectMany(x => x))
+        {
+            Activity.Current = unrelated;
+            Activity.Current = child;
+        }
+
+        var again = publisher.EntriesMade - made;
+        Activity.Current = parent;
+        foreach (var child in children.SelectMany(x => x))
+        {
+            child.Dispose();
+        }
+
+        Assert.Equal(0, again);
+    }
+
+    /// <summary>Below the lookup depth (64 levels) an Activity is not found by walking up; after an await, Refresh must still
+    /// reach the entry flowing in the ExecutionContext, which the next await publishes again. Found by an independent review.</summary>
+    [Fact]
+    public async Task Refresh_after_an_await_reaches_the_entry_flowing_there_even_past_the_lookup_depth()
+    {
+        var chain = new List<Activity>();
+        for (var i = 0; i < 70; i++)
+        {
+            chain.Add(source.StartActivity("level")!);
+        }
+
+        var deep = chain[^1];
+        var made = publisher.EntriesMade;
+        await Task.Yield();
+        deep.SetTag("http.route", "/late");
+        publisher.Refresh(deep);
+        var recomputed = publisher.EntriesMade - made;
+        await Task.Yield();
+        Assert.Same(deep, Activity.Current);
+        var published = Published().Bytes;
+        for (var i = chain.Count - 1; i >= 0; i--)
+        {
+            chain[i].Dispose();
+        }
+
+        Assert.True(Attrs(published).EndsWith("/late", StringComparison.Ordinal), $"route lost after the await (recomputed {recomputed})");
+    }
 }
