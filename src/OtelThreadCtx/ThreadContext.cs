@@ -103,6 +103,7 @@ public static unsafe class ThreadContext
     /// protects the record in its own native state with plain stores, and <c>Dispose</c> pays for the check instead
     /// (docs/performance.md).</summary>
     /// <exception cref="ObjectDisposedException">The record was disposed.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ThreadContextRecord? Attach(ThreadContextRecord? record)
     {
         if (record is null)
@@ -131,6 +132,7 @@ public static unsafe class ThreadContext
     }
 
     /// <summary>Stops publishing on this thread; returns the shared record published before, if any.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ThreadContextRecord? Detach()
     {
         if (!NativeApi.IsAvailable)
