@@ -55,7 +55,7 @@ dotnet run --project tests/OtelThreadCtx.Benchmarks -c Release -- \
 
 # ASP.NET Core: requests/s and server CPU per request with and without AddThreadContext(), two server processes, one run.
 dotnet build tests/OtelThreadCtx.AspNetCoreLoad -c Release -nodeReuse:false -v:q
-load_args="--requests 20000 --rounds 6"; [ -n "$short" ] && load_args="--requests 500 --rounds 1"
+load_args="--requests 20000 --rounds 20"; [ -n "$short" ] && load_args="--requests 500 --rounds 1"
 dotnet tests/OtelThreadCtx.AspNetCoreLoad/bin/Release/net10.0/OtelThreadCtx.AspNetCoreLoad.dll compare $load_args --output "$out/aspnetcore.md" > /dev/null
 { echo; cat "$out/aspnetcore.md"; } >> "$target"
 
