@@ -48,6 +48,10 @@ public sealed class ConsumerTests(PackageFeed feed)
         var build = await app.DotnetAsync(noToolchain, "build");
 
         Assert.True(build.ExitCode == 0, Output(build));
+        // A plain build says which library it used (a user trial found it said nothing), naming each shipped copy.
+        var said = build.StandardOutput.Split('\n').FirstOrDefault(l => l.Contains("OtelThreadCtx: using the package's prebuilt default library (", StringComparison.Ordinal));
+        Assert.True(said is not null, Output(build));
+        Assert.Contains("runtimes/linux-x64/native/libotel_thread_ctx.so", said, StringComparison.Ordinal);
         Assert.Contains("otel_thread_ctx_shim_slot", await Nm(BinLibrary(app)), StringComparison.Ordinal);
         var run = await app.DotnetAsync(noToolchain, "run", "--no-build");
         Assert.Contains(Expected, run.StandardOutput, StringComparison.Ordinal);
