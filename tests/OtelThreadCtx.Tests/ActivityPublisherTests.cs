@@ -38,6 +38,12 @@ public sealed class ActivityPublisherTests : IDisposable
         return length == 0 ? (null, []) : (Convert.ToHexStringLower(buffer, 16, 8), buffer[..length]);
     }
 
+    /// <summary>The attribute bytes after the 28-byte header, as text.</summary>
+    private static string Attrs(byte[] bytes) => Encoding.UTF8.GetString(bytes, ThreadContextRecord.HeaderSize, bytes.Length - ThreadContextRecord.HeaderSize);
+
+    /// <summary>An Activity of another trace (a remote parent): no in-process relative of any other.</summary>
+    private Activity Unrelated() => source.StartActivity(ActivityKind.Internal, parentContext: new ActivityContext(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded), name: "unrelated")!;
+
     private static void AssertPublishesCurrent()
     {
         var current = Activity.Current;
@@ -61,7 +67,7 @@ public sealed class ActivityPublisherTests : IDisposable
             using var query = source.StartActivity("query")!;
             var bytes = Published().Bytes;
             Assert.Equal(query.SpanId.ToHexString(), Convert.ToHexStringLower(bytes, 16, 8));
-            var attributes = Encoding.UTF8.GetString(bytes, 28, bytes.Length - 28);
+            var attributes = Attrs(bytes);
             Assert.Equal(inherit, attributes.EndsWith("/orders/{id}", StringComparison.Ordinal));
             query.Stop();
             request.Stop();
@@ -129,7 +135,7 @@ public sealed class ActivityPublisherTests : IDisposable
         own.Refresh(query);
         var (span, bytes) = Published();
         Assert.Equal(query.SpanId.ToHexString(), span);
-        var attributes = Encoding.UTF8.GetString(bytes, 28, bytes.Length - 28);
+        var attributes = Attrs(bytes);
         Assert.Contains("acme", attributes, StringComparison.Ordinal);
         Assert.Contains("/orders/{id}", attributes, StringComparison.Ordinal);
     }
@@ -364,7 +370,7 @@ public sealed class ActivityPublisherTests : IDisposable
         var before = publisher.EntriesMade;
         using var a = source.StartActivity("a")!;
         using var b = source.StartActivity("b")!;
-        using var unrelated = source.StartActivity(ActivityKind.Internal, parentContext: new ActivityContext(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded), name: "unrelated")!;
+        using var unrelated = Unrelated();
         for (var i = 0; i < 20; i++)
         {
             foreach (var activity in new[] { a, b, unrelated, a, unrelated, b })
@@ -411,10 +417,6 @@ public sealed class ActivityPublisherTests : IDisposable
     [Fact]
     public void Only_one_publisher_runs_at_a_time() =>
         Assert.Throws<InvalidOperationException>(() => ActivityThreadContextPublisher.Start());
-
-    private static string Attrs(byte[] bytes) => Encoding.UTF8.GetString(bytes, ThreadContextRecord.HeaderSize, bytes.Length - ThreadContextRecord.HeaderSize);
-
-    private Activity Unrelated() => source.StartActivity(ActivityKind.Internal, parentContext: new ActivityContext(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded), name: "unrelated")!;
 
     /// <summary>A running sibling keeps the first publisher's entry as its property; the second publisher must find its own
     /// entry for it once, not make one for the property path and another for the parent's last child (Refresh would then
