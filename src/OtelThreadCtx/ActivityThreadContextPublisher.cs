@@ -13,7 +13,7 @@ namespace OtelThreadCtx;
 /// <para>Per Activity, the binary ids and the encoded attributes are computed once, the first time the Activity
 /// becomes current on any thread (an <see cref="ActivityEntry"/>). Every later switch to it writes the thread's
 /// unpublished record from that entry and swaps it in (<see cref="ThreadContext.Set(ActivityTraceId, ActivitySpanId, ActivityTraceFlags, ThreadContextAttributes?)"/>'s
-/// path): no native allocation, no finalizer; the entry is kept as a custom property of the Activity.</para>
+/// path): no native allocation, no finalizer, no process-wide table (the entry hangs off its Activity: see <see cref="EntryProperty"/>).</para>
 /// <para>Tags named in <see cref="ActivityPublisherOptions.AttributeTagNames"/> are read when the entry is made;
 /// tags set later (ASP.NET Core sets <c>http.route</c> after the request Activity started) are read again by
 /// <see cref="Refresh"/>.</para>
@@ -40,6 +40,9 @@ public sealed class ActivityThreadContextPublisher : IDisposable
     /// Activity, and exporters never see it.</remarks>
     internal const string EntryProperty = "OtelThreadCtx.ActivityEntry";
     private readonly AsyncLocal<ActivityEntry?> published;
+
+    /// <summary>Taken only to store the entry of an Activity no parent entry keeps (<see cref="KeepOnActivity"/>).</summary>
+    private readonly object rootGate = new();
     private readonly ThreadContextKey[] keys;
     private readonly string[] tagNames;
     private readonly Func<Activity, bool>? filter;
@@ -136,9 +139,7 @@ public sealed class ActivityThreadContextPublisher : IDisposable
         var own = ReadTags(activity);
         // The parent's values for the tags it lacks, as when the entry was made (a route set on the request later still
         // reaches its children at their next Refresh or first sight).
-        entry.Attributes = inherit && (entry.Parent ?? NearestEntryAbove(activity)) is { Attributes: { } inherited }
-            ? ThreadContextAttributes.Merge(own, inherited)
-            : own;
+        entry.Attributes = Inherited(entry) is { } inherited ? ThreadContextAttributes.Merge(own, inherited) : own;
         if (ReferenceEquals(Activity.Current, activity))
         {
             threadEntry = entry;
@@ -291,7 +292,7 @@ public sealed class ActivityThreadContextPublisher : IDisposable
         if (ReferenceEquals(entry, made))
         {
             entriesMade++; // diagnostics only: no atomic operation per Activity (threads may race and undercount)
-            if (inherit && (entry.Parent ?? NearestEntryAbove(activity)) is { Attributes: { } inherited })
+            if (Inherited(entry) is { } inherited)
             {
                 entry.Attributes = ThreadContextAttributes.Merge(entry.Attributes, inherited);
             }
@@ -339,8 +340,6 @@ public sealed class ActivityThreadContextPublisher : IDisposable
         }
     }
 
-    private readonly object rootGate = new();
-
     /// <summary>The entry <paramref name="activity"/> keeps itself, if it is this publisher's (one that a disposed publisher
     /// left is not: its attributes may differ, and this publisher replaces it).</summary>
     private ActivityEntry? Own(Activity activity) =>
@@ -372,6 +371,11 @@ public sealed class ActivityThreadContextPublisher : IDisposable
     /// <summary>How far up a lookup goes. Past it, an Activity's entry is made again on a thread that has not seen it (a
     /// thread where it flows uses the flowing one, which <see cref="Refresh"/> reaches too).</summary>
     private const int MaxLookupDepth = 64;
+
+    /// <summary>What <paramref name="entry"/> inherits when <see cref="ActivityPublisherOptions.InheritParentAttributes"/> is
+    /// set: the attributes of its parent's entry, or of the nearest ancestor's that has one; null otherwise.</summary>
+    private ThreadContextAttributes? Inherited(ActivityEntry entry) =>
+        inherit ? (entry.Parent ?? NearestEntryAbove(entry.Activity))?.Attributes : null;
 
     /// <summary>The entry of the nearest in-process ancestor that has one (an ancestor the filter rejects has none): up to
     /// the nearest that keeps its entry itself, then down the last children while they are ancestors.</summary>
