@@ -11,8 +11,9 @@ namespace OtelThreadCtx;
 /// a generation that changes at every reuse of the block in the top 32. Blocks are never freed, only reused, so each block
 /// id has one <see cref="Slot"/> here for good, at that index of the table: creating a record finds its slot with one
 /// lookup, disposing it touches only the slot (no per-thread cache, no lock, no atomic operation). A value read just
-/// before a release still names the block's slot, and the generation check (against the record's own copy, which a release
-/// sets to 0) refuses it.</para>
+/// before a release still names the block's slot, and the generation check (against the slot's copy, which a release
+/// sets to 0) refuses it. The generation lives in the slot, not in the record: the record object is 32 bytes, the smallest
+/// it can be with its handle and value (docs/performance.md, "Eighth step").</para>
 /// <para>A slot holds its record strongly from <see cref="Register"/> until the first collection after it (or its release),
 /// then through a weak <see cref="GCHandle"/>. Retargeting a weak handle is a runtime call that costs about as much as
 /// allocating the record, and most records are disposed before any collection: they never pay it.</para>
@@ -60,6 +61,10 @@ internal static unsafe class RecordRegistry
         /// <summary><see cref="Free"/>, <see cref="Live"/> or <see cref="Sweeping"/>.</summary>
         public int State;
 
+        /// <summary>The generation (top half of the value) of the record registered here, 0 when none: a value resolves
+        /// only while it matches, and only the Dispose that finds it matching releases the slot.</summary>
+        public uint Generation;
+
         /// <summary>The record now: held strongly, else through the weak handle (null once collected). The strong reference
         /// is read first, with acquire semantics: a sweep sets the handle before it drops the reference.</summary>
         /// <remarks>Inlined: ILC left it a call in <c>Attach</c> and <c>Detach</c> of a NativeAOT executable.</remarks>
@@ -75,14 +80,17 @@ internal static unsafe class RecordRegistry
     /// sweep frees the native record if the record is lost. The state is stored last (a release store): a sweep that sees
     /// it live sees the record too.</summary>
     /// <remarks>The record does not keep its slot: the value finds it again (one table lookup costs less than the write
-    /// barrier of a reference field, and the record stays at 40 bytes).</remarks>
+    /// barrier of a reference field, and the record stays at 32 bytes). The generation is stored after the reference and
+    /// read before it (<see cref="RecordOf"/>): a value that matches it finds this record, or none once collected.</remarks>
     public static void Register(ThreadContextRecord record, nint native, nuint value)
     {
         var slot = SlotOf(native, value);
-        record.RegistrationGeneration = (uint)((ulong)value >> GenerationShift);
         slot.Strong = record;
+        Volatile.Write(ref slot.Generation, GenerationOf(value));
         Volatile.Write(ref slot.State, Live);
     }
+
+    private static uint GenerationOf(nuint value) => (uint)((ulong)value >> GenerationShift);
 
     private static Slot SlotOf(nint native, nuint value)
     {
@@ -157,26 +165,35 @@ internal static unsafe class RecordRegistry
         return slot is null ? null : RecordOf(slot, value);
     }
 
-    /// <summary>The slot's record if <paramref name="value"/> is its current registration (same generation), else null.</summary>
+    /// <summary>The slot's record if <paramref name="value"/> is its current registration (same generation), else null.
+    /// The record's own value is checked too: a slot read between a release and the next registration may still show the
+    /// previous reference.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ThreadContextRecord? RecordOf(Slot slot, nuint value) =>
-        slot.Record is { } record && record.RegistrationGeneration == (uint)((ulong)value >> GenerationShift) ? record : null;
+        Volatile.Read(ref slot.Generation) == GenerationOf(value) && slot.Record is { } record && record.UserValue == value ? record : null;
 
     /// <summary>The record (registered for <paramref name="native"/> with <paramref name="value"/>) was disposed: its values
-    /// stop resolving; the slot waits for the block's next record.</summary>
-    public static void Release(ThreadContextRecord record, nint native, nuint value)
+    /// stop resolving; the slot waits for the block's next record. False if the slot no longer holds this registration:
+    /// another Dispose released it (and has the native record in hand), so this one does nothing.</summary>
+    public static bool Release(ThreadContextRecord record, nint native, nuint value)
     {
         var slot = SlotOf(native, value);
+        if (Volatile.Read(ref slot.Generation) != GenerationOf(value))
+        {
+            return false;
+        }
+
         // No atomic operation, made while the record is surely reachable (it is used below): a sweep that took the slot
         // meanwhile finds it free when it tries to move it on (see Sweep). Both stores are releases, in this order: a
         // sweep that reads the reference cleared (and the handle empty, as a slot's first record leaves it) then sees
         // the state Free, and does not orphan a record being disposed. With a plain store of the reference, the JIT or an
         // arm64 core could make it visible before the state, and a sweep between the two would orphan the block that
         // the Dispose frees too (found by an independent review).
+        slot.Generation = 0;
         Volatile.Write(ref slot.State, Free);
         Volatile.Write(ref slot.Strong, null);
-        record.RegistrationGeneration = 0;
         GC.KeepAlive(record);
+        return true;
     }
 
     /// <summary>Orphans the native records whose managed record was collected without Dispose; returns how many.</summary>
@@ -224,6 +241,7 @@ internal static unsafe class RecordRegistry
                     continue;
                 }
 
+                slot.Generation = 0; // nothing can register here before the library has the block back (below)
                 (lost ??= []).Add(slot.Native);
             }
         }

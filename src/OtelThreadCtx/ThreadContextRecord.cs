@@ -28,9 +28,6 @@ public sealed unsafe class ThreadContextRecord : IDisposable
     /// native block that was disposed and reused for another record meanwhile is refused).</summary>
     private nuint user;
 
-    /// <summary>The registry generation of this record's handle (checked when the handle is resolved; 0 once released).</summary>
-    internal uint RegistrationGeneration;
-
     /// <summary>Creates an empty, valid record (or a no-op one where the API is unsupported).</summary>
     /// <remarks>No finalizer: a record nobody disposed is found by <see cref="RecordRegistry"/> after a collection, and
     /// the library frees its native record then, or, if threads still publish it, when the last of them stops.</remarks>
@@ -193,14 +190,13 @@ public sealed unsafe class ThreadContextRecord : IDisposable
             return;
         }
 
-        if (RegistrationGeneration == 0)
-        {
-            return; // another Dispose has it in hand
-        }
-
         // The registry first: once the library releases the block, any thread may take it for its next record, which
-        // registers in the same slot. Refused (still attached): registered again, as it was.
-        RecordRegistry.Release(this, h, user);
+        // registers in the same slot. Not released: another Dispose has it in hand. Refused (still attached): registered
+        // again, as it was.
+        if (!RecordRegistry.Release(this, h, user))
+        {
+            return;
+        }
 
         // One native call: on the creating thread, for a record no other thread ever attached, a few stores; otherwise the
         // library runs a process-wide barrier and scans which threads publish it (docs/performance.md). -1: another

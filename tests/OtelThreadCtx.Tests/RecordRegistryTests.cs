@@ -227,4 +227,33 @@ public sealed class RecordRegistryTests
         Assert.Same(a, seen);
         Assert.Equal(0, a.AttachCount);
     }
+
+    /// <summary>Issue 23's single/swap from .NET: a new record, attached, the previous one disposed. What it allocates is
+    /// the record object alone, at the smallest size an object with a handle and a value can have on a 64-bit runtime
+    /// (header, method table, two words): the registry keeps the generation in its slot, not in the object.</summary>
+    [Fact]
+    public void A_swap_allocates_the_record_object_alone_and_it_is_32_bytes()
+    {
+        Assert.True(ThreadContext.IsSupported, ThreadContext.UnavailableReason);
+        Assert.Equal(8, IntPtr.Size);
+        const int Swaps = 10_000;
+        Swap(Swaps); // the slots, the table and the thread's pool exist before the count starts
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        Swap(Swaps);
+        var perSwap = (GC.GetAllocatedBytesForCurrentThread() - before) / (double)Swaps;
+
+        Assert.Equal(32.0, perSwap);
+        Assert.Null(ThreadContext.Detach());
+
+        static void Swap(int count)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                ThreadContext.Attach(new ThreadContextRecord())?.Dispose();
+            }
+
+            ThreadContext.Detach()?.Dispose();
+        }
+    }
 }
