@@ -35,14 +35,23 @@ internal static unsafe class RecordRegistry
     private const int Live = 1;
     private const int Sweeping = 2;
 
-    private static readonly object Gate = new();
+    /// <summary>Slot of each block id, at index id − 1: null until the first record, then grown under
+    /// <see cref="Sync.Gate"/> by copying (a reader holding an older copy finds the slots it knows at the same places; an
+    /// entry, once set, never changes).</summary>
+    /// <remarks>No static field of this class has an initializer, so it has no static constructor: a NativeAOT executable
+    /// checks a class's static constructor at each access to its statics, which the lookups of the constructor,
+    /// <c>Attach</c> and <c>Dispose</c> paid for (docs/performance.md, "Ninth step").</remarks>
+    private static Slot?[]? table;
 
-    /// <summary>Slot of each block id, at index id − 1 (grown under <see cref="Gate"/> by copying: a reader holding an older
-    /// copy finds the slots it knows at the same places; an entry, once set, never changes).</summary>
-    private static Slot?[] table = new Slot?[64];
-
-    /// <summary>Slots in <see cref="table"/> (under <see cref="Gate"/>), and whether the sweeper runs.</summary>
+    /// <summary>Slots in <see cref="table"/> (under <see cref="Sync.Gate"/>), and whether the sweeper runs.</summary>
     private static int count;
+
+    /// <summary>The lock that grows <see cref="table"/> (only the slow paths touch it: a class of its own, so that its
+    /// initializer does not give <see cref="RecordRegistry"/> a static constructor).</summary>
+    private static class Sync
+    {
+        public static readonly object Gate = new();
+    }
 
     /// <summary>One native record block, record after record.</summary>
     internal sealed class Slot(nint native)
@@ -62,7 +71,7 @@ internal static unsafe class RecordRegistry
         public int State;
 
         /// <summary>The generation (top half of the value) of the record registered here, 0 when none: a value resolves
-        /// only while it matches, and only the Dispose that finds it matching releases the slot.</summary>
+        /// only while it matches, and only the Dispose that clears it (a compare-and-swap) releases the slot.</summary>
         public uint Generation;
 
         /// <summary>The record now: held strongly, else through the weak handle (null once collected). The strong reference
@@ -82,6 +91,7 @@ internal static unsafe class RecordRegistry
     /// <remarks>The record does not keep its slot: the value finds it again (one table lookup costs less than the write
     /// barrier of a reference field, and the record stays at 32 bytes). The generation is stored after the reference and
     /// read before it (<see cref="RecordOf"/>): a value that matches it finds this record, or none once collected.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Register(ThreadContextRecord record, nint native, nuint value)
     {
         var slot = SlotOf(native, value);
@@ -90,13 +100,17 @@ internal static unsafe class RecordRegistry
         Volatile.Write(ref slot.State, Live);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static uint GenerationOf(nuint value) => (uint)((ulong)value >> GenerationShift);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Slot SlotOf(nint native, nuint value)
     {
         var index = (long)((ulong)value & BlockIdMask) - 1;
         var slots = Volatile.Read(ref table);
-        return (ulong)index < (ulong)slots.Length && slots[index] is { } slot && slot.Native == native ? slot : SlotOfLocked(native, index);
+        return slots is not null && (ulong)index < (ulong)slots.Length && slots[index] is { } slot && slot.Native == native
+            ? slot
+            : SlotOfLocked(native, index);
     }
 
     /// <summary>A block this registry has not seen (or a table this thread has not seen yet): made or found under the lock.</summary>
@@ -107,9 +121,9 @@ internal static unsafe class RecordRegistry
             throw new InvalidOperationException($"The native library gave a record block id out of range ({index + 1}).");
         }
 
-        lock (Gate)
+        lock (Sync.Gate)
         {
-            var slots = table;
+            var slots = table ?? [];
             if (index < slots.Length && slots[index] is { } existing)
             {
                 // One block per id, for good: another address means another library answered (a foreign build).
@@ -125,7 +139,7 @@ internal static unsafe class RecordRegistry
 
             if (index >= slots.Length)
             {
-                var grown = new Slot?[Math.Max(slots.Length * 2, (int)Math.Min(int.MaxValue, index + 1))];
+                var grown = new Slot?[Math.Max(Math.Max(64, slots.Length * 2), (int)Math.Min(int.MaxValue, index + 1))];
                 Array.Copy(slots, grown, slots.Length);
                 slots = grown;
             }
@@ -145,7 +159,7 @@ internal static unsafe class RecordRegistry
     {
         var index = (long)((ulong)value & BlockIdMask) - 1;
         var slots = Volatile.Read(ref table);
-        if ((ulong)index >= (ulong)slots.Length || slots[index] is not { } slot)
+        if (slots is null || (ulong)index >= (ulong)slots.Length || slots[index] is not { } slot)
         {
             return index < 0 ? null : ResolveLocked(value, index);
         }
@@ -157,9 +171,9 @@ internal static unsafe class RecordRegistry
     private static ThreadContextRecord? ResolveLocked(nuint value, long index)
     {
         Slot? slot;
-        lock (Gate)
+        lock (Sync.Gate)
         {
-            slot = index < table.Length ? table[index] : null;
+            slot = table is { } slots && index < slots.Length ? slots[index] : null;
         }
 
         return slot is null ? null : RecordOf(slot, value);
@@ -174,22 +188,30 @@ internal static unsafe class RecordRegistry
 
     /// <summary>The record (registered for <paramref name="native"/> with <paramref name="value"/>) was disposed: its values
     /// stop resolving; the slot waits for the block's next record. False if the slot no longer holds this registration:
-    /// another Dispose released it (and has the native record in hand), so this one does nothing.</summary>
+    /// another Dispose released it (and has the native record in hand, or freed it), so this one does nothing.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Release(ThreadContextRecord record, nint native, nuint value)
     {
         var slot = SlotOf(native, value);
-        if (Volatile.Read(ref slot.Generation) != GenerationOf(value))
+        var generation = GenerationOf(value);
+
+        // The one atomic operation of a Dispose, with a measured reason: it decides which of two Disposes of one record on
+        // two threads goes on. With a load and a plain store both could pass, and the later one then cleared the slot of
+        // the next record that took the block, or disposed that record's native block (ConcurrentDisposeTests: 7 to 23
+        // damaged records in 200,000 rounds; the compare-and-swap costs about 1.5 ns in NativeAOT, within the noise under
+        // the JIT, docs/performance.md, "Ninth step"). The load first: a second Dispose on the same thread pays no more.
+        if (Volatile.Read(ref slot.Generation) != generation
+            || Interlocked.CompareExchange(ref slot.Generation, 0, generation) != generation)
         {
             return false;
         }
 
-        // No atomic operation, made while the record is surely reachable (it is used below): a sweep that took the slot
-        // meanwhile finds it free when it tries to move it on (see Sweep). Both stores are releases, in this order: a
-        // sweep that reads the reference cleared (and the handle empty, as a slot's first record leaves it) then sees
-        // the state Free, and does not orphan a record being disposed. With a plain store of the reference, the JIT or an
-        // arm64 core could make it visible before the state, and a sweep between the two would orphan the block that
-        // the Dispose frees too (found by an independent review).
-        slot.Generation = 0;
+        // Made while the record is surely reachable (it is used below): a sweep that took the slot meanwhile finds it
+        // free when it tries to move it on (see Sweep). Both stores are releases, in this order: a sweep that reads the
+        // reference cleared (and the handle empty, as a slot's first record leaves it) then sees the state Free, and does
+        // not orphan a record being disposed. With a plain store of the reference, the JIT or an arm64 core could make it
+        // visible before the state, and a sweep between the two would orphan the block that the Dispose frees too (found
+        // by an independent review).
         Volatile.Write(ref slot.State, Free);
         Volatile.Write(ref slot.Strong, null);
         GC.KeepAlive(record);
@@ -200,9 +222,9 @@ internal static unsafe class RecordRegistry
     internal static int Sweep()
     {
         List<nint>? lost = null;
-        lock (Gate)
+        lock (Sync.Gate)
         {
-            foreach (var slot in table)
+            foreach (var slot in table ?? [])
             {
                 if (slot is null || Volatile.Read(ref slot.State) != Live)
                 {

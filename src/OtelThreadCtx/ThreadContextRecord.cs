@@ -180,7 +180,8 @@ public sealed unsafe class ThreadContextRecord : IDisposable
         return result;
     }
 
-    /// <summary>Frees the native record.</summary>
+    /// <summary>Frees the native record. Calling it again does nothing, also from another thread at the same time: one
+    /// call frees it (or throws), the others return.</summary>
     /// <exception cref="InvalidOperationException">The record is still attached to a thread.</exception>
     public void Dispose()
     {
@@ -191,8 +192,8 @@ public sealed unsafe class ThreadContextRecord : IDisposable
         }
 
         // The registry first: once the library releases the block, any thread may take it for its next record, which
-        // registers in the same slot. Not released: another Dispose has it in hand. Refused (still attached): registered
-        // again, as it was.
+        // registers in the same slot. Not released: another Dispose has it in hand, or freed it. Refused (still
+        // attached): registered again, as it was.
         if (!RecordRegistry.Release(this, h, user))
         {
             return;

@@ -243,7 +243,9 @@ public sealed class RecordRegistryTests
         Swap(Swaps);
         var perSwap = (GC.GetAllocatedBytesForCurrentThread() - before) / (double)Swaps;
 
-        Assert.Equal(32.0, perSwap);
+        // 32 per swap (40 with the generation in the record): a range, so that a stray allocation of the runtime's on this
+        // thread (up to 10 KB over the 10,000 swaps) does not fail it.
+        Assert.InRange(perSwap, 32.0, 33.0);
         Assert.Null(ThreadContext.Detach());
 
         static void Swap(int count)
