@@ -156,6 +156,12 @@ OTEL_THREAD_CTX_API int otel_thread_ctx_record_is_owner(const otel_thread_ctx_re
  * it is marked disposed and its block is kept (leaked). */
 OTEL_THREAD_CTX_API int32_t otel_thread_ctx_record_dispose(otel_thread_ctx_record *record);
 
+/* The same for the use of the block whose user value is `user` (from otel_thread_ctx_record_new_bound or _new_user, not 0),
+ * for a binding whose Dispose may come late: also -1, with nothing changed, when the block no longer holds that use (it
+ * was disposed, and may hold another record now). Two such calls for one use, from two threads at once: one decides,
+ * the other returns -1. */
+OTEL_THREAD_CTX_API int32_t otel_thread_ctx_record_dispose_checked(otel_thread_ctx_record *record, uintptr_t user);
+
 /* The same in two steps (kept for callers of the earlier API): begin marks it disposing and returns 0, or returns how
  * many other threads publish it (unchanged); end frees it and returns 0, or, when the calling thread still publishes
  * it, unmarks it and returns 1. Both on the same thread. */

@@ -1001,10 +1001,19 @@ int otel_thread_ctx_record_is_owner(const otel_thread_ctx_record *record) {
     return record != NULL && __atomic_load_n(&header_of(record)->owner, __ATOMIC_RELAXED) == *otel_thread_ctx_shim_state();
 }
 
-/* LIVE -> DISPOSING (the only transition two disposers could race for). */
-static inline int mark_disposing(record_header *header, uint64_t *word) {
-    *word = load_word(header);
-    return state_of(*word) == RECORD_LIVE
+/* Whether the block still holds the use whose user value is `user` (0: any use, the unchecked dispose). A relaxed load:
+ * on the creating thread's biased path only that thread writes it; elsewhere mark_disposing reads it between an acquire
+ * load of the word and the compare-and-swap of that word, which fails if the block was released meanwhile. */
+static inline int holds_user(const record_header *header, uintptr_t user) {
+    return user == 0 || __atomic_load_n(&header->user, __ATOMIC_RELAXED) == user;
+}
+
+/* LIVE -> DISPOSING (the only transition two disposers could race for), for the use whose user value is `user` (0: the
+ * one the block holds). The word is read with acquire semantics (as an attach reads it): a LIVE word of a block reused
+ * since comes with its new user value, which the check then refuses. */
+static inline int mark_disposing(record_header *header, uint64_t *word, uintptr_t user) {
+    *word = load_word_acquire(header);
+    return state_of(*word) == RECORD_LIVE && holds_user(header, user)
            && __atomic_compare_exchange_n(&header->word, word, with_state(*word, RECORD_DISPOSING), 0,
                                           __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
@@ -1056,9 +1065,9 @@ static void bias_streak(thread_state *state) {
  * The mark is a sequentially consistent read-modify-write (a full barrier: lock cmpxchg, casal), and the flag is read
  * with a sequentially consistent load after it: no separate fence. Only the creator's own hazards can hold a record no
  * other thread ever tried to attach: no barrier, no lock. */
-static int32_t COLD dispose_own_unbiased(thread_state *state, record_header *header) {
+static int32_t COLD dispose_own_unbiased(thread_state *state, record_header *header, uintptr_t user) {
     uint64_t word;
-    if (!mark_disposing(header, &word)) {
+    if (!mark_disposing(header, &word, user)) {
         return -1;
     }
     if (__atomic_load_n(&header->shared, __ATOMIC_SEQ_CST) != 0) {
@@ -1076,10 +1085,10 @@ static int32_t COLD dispose_own_unbiased(thread_state *state, record_header *hea
 }
 
 /* Another thread's record (or a thread without a state): marked shared, the creator's bias revoked, then the mark, the
- * barrier and the scan. */
-static int32_t COLD dispose_other(record_header *header) {
+ * barrier and the scan. A checked dispose of a use the block no longer holds leaves the block's next record unmarked. */
+static int32_t COLD dispose_other(record_header *header, uintptr_t user) {
     uint64_t word;
-    if (!mark_shared(header) || !mark_disposing(header, &word)) {
+    if (!holds_user(header, user) || !mark_shared(header) || !mark_disposing(header, &word, user)) {
         return -1;
     }
     return dispose_scan(header, word);
@@ -1090,24 +1099,24 @@ static int32_t COLD dispose_other(record_header *header) {
  * revokes the bias either is seen here (the flag, or the bias no longer on: the unbiased path), or sees `disposing`
  * after its barrier and waits until this call is done. With the bias on and the flag clear, no other thread writes the
  * word or holds the record (each would have marked it first), so only this thread's own `counted` can: a plain check. */
-int32_t otel_thread_ctx_record_dispose(otel_thread_ctx_record *record) {
+static inline int32_t dispose_use(otel_thread_ctx_record *record, uintptr_t user) {
     if (record == NULL) {
         return -1;
     }
     record_header *header = header_of(record);
     thread_state *state = *otel_thread_ctx_shim_state();
     if (state == NULL || __atomic_load_n(&header->owner, __ATOMIC_RELAXED) != state) {
-        return dispose_other(header);
+        return dispose_other(header, user);
     }
     __atomic_store_n(&state->disposing, record, __ATOMIC_RELAXED);
     FENCE();
     if (__builtin_expect(__atomic_load_n(&state->bias, __ATOMIC_RELAXED) != BIAS_ON
                          || __atomic_load_n(&header->shared, __ATOMIC_RELAXED) != 0, 0)) {
         __atomic_store_n(&state->disposing, NULL, __ATOMIC_RELAXED);
-        return dispose_own_unbiased(state, header);
+        return dispose_own_unbiased(state, header, user);
     }
     uint64_t word = load_word(header);
-    int32_t result = state_of(word) != RECORD_LIVE ? -1 : state->counted == record;
+    int32_t result = state_of(word) != RECORD_LIVE || !holds_user(header, user) ? -1 : state->counted == record;
     if (result == 0) {
         counted_free(header, word);
     }
@@ -1119,6 +1128,14 @@ int32_t otel_thread_ctx_record_dispose(otel_thread_ctx_record *record) {
     return result;
 }
 
+int32_t otel_thread_ctx_record_dispose(otel_thread_ctx_record *record) {
+    return dispose_use(record, 0);
+}
+
+int32_t otel_thread_ctx_record_dispose_checked(otel_thread_ctx_record *record, uintptr_t user) {
+    return user == 0 ? -1 : dispose_use(record, user);
+}
+
 int32_t otel_thread_ctx_record_dispose_begin(otel_thread_ctx_record *record) {
     record_header *header = header_of(record);
     uint64_t word;
@@ -1126,7 +1143,7 @@ int32_t otel_thread_ctx_record_dispose_begin(otel_thread_ctx_record *record) {
     if ((state == NULL || __atomic_load_n(&header->owner, __ATOMIC_RELAXED) != state) && !mark_shared(header)) {
         return -1;
     }
-    if (!mark_disposing(header, &word)) {
+    if (!mark_disposing(header, &word, 0)) {
         return -1;
     }
     pthread_mutex_lock(&registry_lock);

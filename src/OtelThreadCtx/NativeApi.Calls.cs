@@ -35,7 +35,8 @@ internal static unsafe partial class NativeApi
     internal static nint RecordNewBound(nuint* user) => IsStaticallyLinked ? Direct.RecordNewBound(user) : RecordNewBoundPtr(user);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static int RecordDispose(nint record) => IsStaticallyLinked ? Direct.RecordDispose(record) : RecordDisposePtr(record);
+    internal static int RecordDispose(nint record, nuint user) =>
+        IsStaticallyLinked ? Direct.RecordDispose(record, user) : RecordDisposePtr(record, user);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void RecordsOrphan(nint* records, nuint count)
@@ -127,9 +128,9 @@ internal static unsafe partial class NativeApi
         [SuppressGCTransition]
         internal static partial nint RecordNewBound(nuint* user);
 
-        [LibraryImport(LibraryName, EntryPoint = "otel_thread_ctx_record_dispose")]
+        [LibraryImport(LibraryName, EntryPoint = "otel_thread_ctx_record_dispose_checked")]
         [SuppressGCTransition]
-        internal static partial int RecordDispose(nint record);
+        internal static partial int RecordDispose(nint record, nuint user);
 
         [LibraryImport(LibraryName, EntryPoint = "otel_thread_ctx_records_orphan")]
         internal static partial void RecordsOrphan(nint* records, nuint count);

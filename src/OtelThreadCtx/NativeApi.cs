@@ -37,9 +37,10 @@ internal static unsafe partial class NativeApi
     // stores); only a pool miss calls malloc or free, which are short and never wait for the runtime. So no GC
     // transition either: it cost three transitions per new + Dispose, more than the work itself.
     private static readonly delegate* unmanaged[SuppressGCTransition]<nuint*, nint> RecordNewBoundPtr;
-    // One call: on the creating thread of a record no other thread attached, a few stores; otherwise a membarrier
-    // (microseconds) and a scan of the threads under the library's lock, which never waits for the runtime.
-    private static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordDisposePtr;
+    // One call, checked against the record's user value (a late Dispose of a block reused since is refused): on the
+    // creating thread of a record no other thread attached, a few stores; otherwise a membarrier (microseconds) and a
+    // scan of the threads under the library's lock, which never waits for the runtime.
+    private static readonly delegate* unmanaged[SuppressGCTransition]<nint, nuint, int> RecordDisposePtr;
 
     // Orphaning, off the hot path (the registry's sweep, after a collection): with the GC transition.
     // One call for the whole batch, the barrier included: a thread releasing an orphan waits for the end step, which
@@ -85,7 +86,7 @@ internal static unsafe partial class NativeApi
             string[] names =
             [
                 "otel_thread_ctx_v1",
-                "otel_thread_ctx_record_new_bound", "otel_thread_ctx_record_dispose",
+                "otel_thread_ctx_record_new_bound", "otel_thread_ctx_record_dispose_checked",
                 "otel_thread_ctx_records_orphan",
                 "otel_thread_ctx_set", "otel_thread_ctx_attach_counted_checked", "otel_thread_ctx_clear", "otel_thread_ctx_current_user",
                 "otel_thread_ctx_record_attach_count", "otel_thread_ctx_record_is_owner",
@@ -100,7 +101,7 @@ internal static unsafe partial class NativeApi
             }
 
             RecordNewBoundPtr = (delegate* unmanaged[SuppressGCTransition]<nuint*, nint>)exports[1];
-            RecordDisposePtr = (delegate* unmanaged[SuppressGCTransition]<nint, int>)exports[2];
+            RecordDisposePtr = (delegate* unmanaged[SuppressGCTransition]<nint, nuint, int>)exports[2];
             RecordsOrphanPtr = (delegate* unmanaged<nint*, nuint, void>)exports[3];
             SetPtr = (delegate* unmanaged[SuppressGCTransition]<byte*, byte*, byte, byte*, nuint, int>)exports[4];
             AttachCountedPtr = (delegate* unmanaged[SuppressGCTransition]<nint, nuint, nuint*, int>)exports[5];

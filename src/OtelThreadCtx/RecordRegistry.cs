@@ -71,7 +71,7 @@ internal static unsafe class RecordRegistry
         public int State;
 
         /// <summary>The generation (top half of the value) of the record registered here, 0 when none: a value resolves
-        /// only while it matches, and only the Dispose that clears it (a compare-and-swap) releases the slot.</summary>
+        /// only while it matches. Cleared last by a release (or a sweep), and a registration waits for it.</summary>
         public uint Generation;
 
         /// <summary>The record now: held strongly, else through the weak handle (null once collected). The strong reference
@@ -95,9 +95,27 @@ internal static unsafe class RecordRegistry
     public static void Register(ThreadContextRecord record, nint native, nuint value)
     {
         var slot = SlotOf(native, value);
+        if (Volatile.Read(ref slot.Generation) != 0)
+        {
+            AwaitRelease(slot);
+        }
+
         slot.Strong = record;
         Volatile.Write(ref slot.Generation, GenerationOf(value));
         Volatile.Write(ref slot.State, Live);
+    }
+
+    /// <summary>The block came back through another thread (the library's spare list) whose Dispose freed it and has not
+    /// released the slot yet (<see cref="Release"/> runs right after the native call): wait for its last store. Bounded,
+    /// so that a binding that broke the contract (a block freed with no release) costs a wait, never a hang.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void AwaitRelease(Slot slot)
+    {
+        var spin = new SpinWait();
+        while (Volatile.Read(ref slot.Generation) != 0 && spin.Count < 1000)
+        {
+            spin.SpinOnce(sleep1Threshold: -1);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -187,35 +205,27 @@ internal static unsafe class RecordRegistry
         Volatile.Read(ref slot.Generation) == GenerationOf(value) && slot.Record is { } record && record.UserValue == value ? record : null;
 
     /// <summary>The record (registered for <paramref name="native"/> with <paramref name="value"/>) was disposed: its values
-    /// stop resolving; the slot waits for the block's next record. False if the slot no longer holds this registration:
-    /// another Dispose released it (and has the native record in hand, or freed it), so this one does nothing.</summary>
+    /// stop resolving; the slot waits for the block's next record. Called by the one Dispose the library let free the
+    /// native record (<c>otel_thread_ctx_record_dispose_checked</c> refuses any other, and a late one), after it freed it:
+    /// no other Dispose writes the slot, so plain release stores do, with no atomic operation.</summary>
+    /// <remarks>Nothing resolves the value in between: the library returns a record's value only while a thread
+    /// publishes it, and a published record is not freed. The block may already be in another thread's hands (from the
+    /// process's spare list); its registration waits for the generation stored last here (see <see cref="Register"/>).
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool Release(ThreadContextRecord record, nint native, nuint value)
+    public static void Release(ThreadContextRecord record, nint native, nuint value)
     {
         var slot = SlotOf(native, value);
-        var generation = GenerationOf(value);
-
-        // The one atomic operation of a Dispose, with a measured reason: it decides which of two Disposes of one record on
-        // two threads goes on. With a load and a plain store both could pass, and the later one then cleared the slot of
-        // the next record that took the block, or disposed that record's native block (ConcurrentDisposeTests: 7 to 23
-        // damaged records in 200,000 rounds; the compare-and-swap costs about 1.5 ns in NativeAOT, within the noise under
-        // the JIT, docs/performance.md, "Ninth step"). The load first: a second Dispose on the same thread pays no more.
-        if (Volatile.Read(ref slot.Generation) != generation
-            || Interlocked.CompareExchange(ref slot.Generation, 0, generation) != generation)
-        {
-            return false;
-        }
 
         // Made while the record is surely reachable (it is used below): a sweep that took the slot meanwhile finds it
-        // free when it tries to move it on (see Sweep). Both stores are releases, in this order: a sweep that reads the
-        // reference cleared (and the handle empty, as a slot's first record leaves it) then sees the state Free, and does
-        // not orphan a record being disposed. With a plain store of the reference, the JIT or an arm64 core could make it
-        // visible before the state, and a sweep between the two would orphan the block that the Dispose frees too (found
-        // by an independent review).
+        // free when it tries to move it on (see Sweep). Release stores, in this order: a sweep that reads the reference
+        // cleared (and the handle empty, as a slot's first record leaves it) then sees the state Free, and does not
+        // orphan a record being disposed (with a plain store of the reference, the JIT or an arm64 core could make it
+        // visible before the state: found by an independent review); the generation last, for the next registration.
         Volatile.Write(ref slot.State, Free);
         Volatile.Write(ref slot.Strong, null);
+        Volatile.Write(ref slot.Generation, 0u);
         GC.KeepAlive(record);
-        return true;
     }
 
     /// <summary>Orphans the native records whose managed record was collected without Dispose; returns how many.</summary>

@@ -191,29 +191,24 @@ public sealed unsafe class ThreadContextRecord : IDisposable
             return;
         }
 
-        // The registry first: once the library releases the block, any thread may take it for its next record, which
-        // registers in the same slot. Not released: another Dispose has it in hand, or freed it. Refused (still
-        // attached): registered again, as it was.
-        if (!RecordRegistry.Release(this, h, user))
-        {
-            return;
-        }
-
-        // One native call: on the creating thread, for a record no other thread ever attached, a few stores; otherwise the
-        // library runs a process-wide barrier and scans which threads publish it (docs/performance.md). -1: another
-        // Dispose has it in hand.
-        var result = NativeApi.RecordDispose(h);
+        // The library decides: one native call, checked against this record's value, so that of two Disposes on two
+        // threads at once one frees it and the other is refused (-1), as is a late one after the block was reused for
+        // another record. On the creating thread, for a record no other thread ever attached, a few stores; otherwise a
+        // process-wide barrier and a scan of the threads that publish it (docs/performance.md). Refused while attached
+        // (> 0): nothing changed, the record still resolves.
+        var result = NativeApi.RecordDispose(h, user);
         if (result != 0)
         {
             if (result > 0)
             {
-                RecordRegistry.Register(this, h, user);
                 throw StillAttached(result);
             }
 
             return;
         }
 
+        // Then the registry, by the one Dispose that freed it: no atomic operation (see RecordRegistry.Release).
+        RecordRegistry.Release(this, h, user);
         Volatile.Write(ref handle, 0);
     }
 

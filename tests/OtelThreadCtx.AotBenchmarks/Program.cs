@@ -229,9 +229,9 @@ internal static unsafe partial class CApi
     [SuppressGCTransition]
     private static partial int RecordAddAttr(nint record, byte key, byte* value, nuint length);
 
-    [LibraryImport("otel_thread_ctx", EntryPoint = "otel_thread_ctx_record_dispose")]
+    [LibraryImport("otel_thread_ctx", EntryPoint = "otel_thread_ctx_record_dispose_checked")]
     [SuppressGCTransition]
-    private static partial int RecordDispose(nint record);
+    private static partial int RecordDispose(nint record, nuint user);
 
     [LibraryImport("otel_thread_ctx", EntryPoint = "otel_thread_ctx_attach_counted_checked")]
     [SuppressGCTransition]
@@ -278,7 +278,7 @@ internal static unsafe partial class CApi
             AttachCounted(next, 1);
             if (published != 0)
             {
-                RecordDispose(published);
+                RecordDispose(published, 1);
             }
 
             published = next;
@@ -290,7 +290,7 @@ internal static unsafe partial class CApi
         Clear();
         if (published != 0)
         {
-            RecordDispose(published);
+            RecordDispose(published, 1);
             published = 0;
         }
     }

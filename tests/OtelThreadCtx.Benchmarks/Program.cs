@@ -206,7 +206,7 @@ public static class Program
                       "Targets: C API ≤ 0.8 × libdatadog, .NET ≤ 2 × C API, in both modes.");
         sb.AppendLine();
         sb.AppendLine("C API counted: the C calls the .NET row makes (`record_new_user`, `set_ids`, `add_attr`, `attach_counted_checked`, " +
-                      "`record_dispose` of the previous one).");
+                      "`record_dispose_checked` of the previous one).");
         sb.AppendLine();
         sb.AppendLine("| library | .NET | C API | C API counted | libdatadog | C API / libdatadog | .NET / C API | .NET / C API counted | B/op (.NET) | native (C++) |");
         sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");

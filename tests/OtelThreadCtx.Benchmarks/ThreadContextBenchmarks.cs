@@ -9,7 +9,7 @@ namespace OtelThreadCtx.Benchmarks;
 // (function pointers, SuppressGCTransition): the floor the .NET API is judged against. Both rows of a job run
 // against the same library (OTEL_THREAD_CTX_NATIVE_LIBRARY), in the same process kind, in one BenchmarkDotNet run.
 // The shared-record scenarios have a third row, "[C API counted]": the C calls the .NET API itself makes (the counted,
-// checked attach and clear; record_new_user and record_dispose), so that the table tells the wrapper's own cost apart
+// checked attach and clear; record_new_user and record_dispose_checked), so that the table tells the wrapper's own cost apart
 // from the counted attach's.
 
 /// <summary>N prebuilt records attached round-robin on one thread: pointer swaps only.</summary>
@@ -172,7 +172,7 @@ public class SingleSwapBenchmarks
             CApi.AttachCountedChecked(record, 1, &previous);
             if (published != 0)
             {
-                CApi.RecordDispose(published);
+                CApi.RecordDispose(published, 1);
             }
 
             published = record;
@@ -190,7 +190,7 @@ public class SingleSwapBenchmarks
         CApi.Clear();
         if (published != 0)
         {
-            CApi.RecordDispose(published);
+            CApi.RecordDispose(published, 1);
             published = 0;
         }
     }
@@ -482,7 +482,7 @@ internal static unsafe class CApi
     public static readonly delegate* unmanaged[SuppressGCTransition]<nuint, nint> RecordNewUser;
     public static readonly delegate* unmanaged[SuppressGCTransition]<nint, nuint, nuint*, int> AttachCountedChecked;
     public static readonly delegate* unmanaged[SuppressGCTransition]<nuint> Clear;
-    public static readonly delegate* unmanaged[SuppressGCTransition]<nint, int> RecordDispose;
+    public static readonly delegate* unmanaged[SuppressGCTransition]<nint, nuint, int> RecordDispose;
 
 #pragma warning disable CA1810
     static CApi()
@@ -503,7 +503,7 @@ internal static unsafe class CApi
         RecordNewUser = (delegate* unmanaged[SuppressGCTransition]<nuint, nint>)NativeLibrary.GetExport(library, "otel_thread_ctx_record_new_user");
         AttachCountedChecked = (delegate* unmanaged[SuppressGCTransition]<nint, nuint, nuint*, int>)NativeLibrary.GetExport(library, "otel_thread_ctx_attach_counted_checked");
         Clear = (delegate* unmanaged[SuppressGCTransition]<nuint>)NativeLibrary.GetExport(library, "otel_thread_ctx_clear");
-        RecordDispose = (delegate* unmanaged[SuppressGCTransition]<nint, int>)NativeLibrary.GetExport(library, "otel_thread_ctx_record_dispose");
+        RecordDispose = (delegate* unmanaged[SuppressGCTransition]<nint, nuint, int>)NativeLibrary.GetExport(library, "otel_thread_ctx_record_dispose_checked");
     }
 
     /// <summary>The library named by an environment variable (a job's), or null when unset or unloadable.</summary>

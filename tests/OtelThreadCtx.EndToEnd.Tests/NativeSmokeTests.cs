@@ -79,6 +79,16 @@ public sealed class NativeSmokeTests(ITestOutputHelper output)
     public async Task Attaches_racing_dispose_and_reuse_never_publish_a_freed_record_nor_starve_the_dispose(string mode, string architecture) =>
         Assert.Contains("stale_reuse: ok", await RunCAgainstAsync("stale_reuse.c", mode, architecture), StringComparison.Ordinal);
 
+    /// <summary>The checked Dispose (native/dispose_checked.c): a wrong, zero or stale user value is refused and changes
+    /// nothing, and of two threads disposing one record at once exactly one frees it while the creating thread's next
+    /// record, in the same block, stays whole.</summary>
+    [Theory]
+    [InlineData("default", "x64")]
+    [InlineData("inline", "x64")]
+    [InlineData("default", "arm64")]
+    public async Task A_checked_dispose_frees_one_use_once_and_never_the_next_record_in_its_block(string mode, string architecture) =>
+        Assert.Contains("dispose_checked: ok", await RunCAgainstAsync("dispose_checked.c", mode, architecture), StringComparison.Ordinal);
+
     /// <summary>Runs native/<paramref name="source"/> against the default library the solution build made, or an inline
     /// one built here (the solution build makes only the default library).</summary>
     private async Task<string> RunCAgainstAsync(string source, string mode, string architecture)

@@ -127,6 +127,10 @@ public sealed class RustLayerTests(PackageFeed feed) : IDisposable
         // Attaches racing the Dispose of the record they name and the reuse of its block (native/stale_reuse.c): a count
         // taken back after the reuse must not cancel the next record's (it did, when reuse reset the count).
         Assert.Contains("stale_reuse: ok", await RunCAgainstAsync("stale_reuse.c", library), StringComparison.Ordinal);
+
+        // The checked Dispose (native/dispose_checked.c): a stale or wrong user value is refused, and two Disposes of one
+        // record at once free it once and leave the next record in its block whole.
+        Assert.Contains("dispose_checked: ok", await RunCAgainstAsync("dispose_checked.c", library), StringComparison.Ordinal);
     }
 
     /// <summary>Builds native/<paramref name="source"/> against <paramref name="library"/>, runs it, and returns what it

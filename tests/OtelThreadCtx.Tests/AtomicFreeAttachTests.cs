@@ -13,11 +13,13 @@ namespace OtelThreadCtx.Tests;
 /// blind.</summary>
 public sealed partial class AtomicFreeAttachTests
 {
-    /// <summary>Exported functions an attach, a detach, a release or the biased Dispose runs through.</summary>
+    /// <summary>Exported functions an attach, a detach, a release or the biased Dispose (unchecked, and checked as the wrapper
+    /// calls it) runs through.</summary>
     private static readonly string[] HotFunctions =
     [
         "otel_thread_ctx_attach_counted", "otel_thread_ctx_attach_counted_checked", "otel_thread_ctx_clear",
         "otel_thread_ctx_set", "otel_thread_ctx_attach", "otel_thread_ctx_detach", "otel_thread_ctx_record_dispose",
+        "otel_thread_ctx_record_dispose_checked",
     ];
 
     /// <summary>Functions of the rare side, which must hold atomics (the detector's control).</summary>

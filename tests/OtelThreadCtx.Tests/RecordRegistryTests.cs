@@ -35,12 +35,13 @@ public sealed class RecordRegistryTests
         nuint value;
         var disposed = NativeApi.RecordNewBound(&value);
         Assert.NotEqual(0, disposed);
-        Assert.Equal(0, NativeApi.RecordDispose(disposed));
+        Assert.Equal(0, NativeApi.RecordDispose(disposed, value));
 
         NativeApi.RecordsOrphan(&disposed, 1);
 
-        var a = NativeApi.RecordNewBound(&value);
-        var b = NativeApi.RecordNewBound(&value);
+        nuint aValue, bValue;
+        var a = NativeApi.RecordNewBound(&aValue);
+        var b = NativeApi.RecordNewBound(&bValue);
         try
         {
             Assert.Equal(disposed, a); // the block, back from this thread's pool
@@ -48,10 +49,10 @@ public sealed class RecordRegistryTests
         }
         finally
         {
-            NativeApi.RecordDispose(a);
+            NativeApi.RecordDispose(a, aValue);
             if (b != a)
             {
-                NativeApi.RecordDispose(b);
+                NativeApi.RecordDispose(b, bValue);
             }
         }
     }

@@ -48,12 +48,12 @@ void SingleSwapCounted(benchmark::State& state) {
         otel_thread_ctx_record_add_attr(record, 0, kValue, sizeof kValue);
         otel_thread_ctx_attach_counted(record, &previous);
         if (published != nullptr) {
-            otel_thread_ctx_record_dispose(published);
+            otel_thread_ctx_record_dispose_checked(published, 1);
         }
         published = record;
     }
     otel_thread_ctx_clear();
-    otel_thread_ctx_record_dispose(published);
+    otel_thread_ctx_record_dispose_checked(published, 1);
 }
 
 void MultiSwap(benchmark::State& state) {

@@ -701,9 +701,17 @@ unsafe fn publishes_it(record: *const Record) -> bool {
 /// `record` comes from `otel_thread_ctx_record_new_user`.
 #[no_mangle]
 pub unsafe extern "C" fn otel_thread_ctx_record_dispose_begin(record: *mut Record) -> i32 {
+    dispose_begin_use(record, 0)
+}
+
+/// `dispose_begin` for the use whose user value is `user` (0: the one the block holds): -1 when the block holds another.
+/// The user value is read between the load of the word and the compare-and-swap of that word, which fails if the block
+/// was released (and maybe reused) meanwhile.
+unsafe fn dispose_begin_use(record: *mut Record, user: usize) -> i32 {
     let header = header_of(record);
     let word = (*header).word.load(Ordering::SeqCst);
     if state_of(word) != LIVE
+        || (user != 0 && (*header).user.load(Ordering::SeqCst) != user)
         || (*header).word.compare_exchange(word, with_state(word, DISPOSING), Ordering::SeqCst, Ordering::SeqCst).is_err()
     {
         return -1;
@@ -745,6 +753,23 @@ pub unsafe extern "C" fn otel_thread_ctx_record_dispose(record: *mut Record) -> 
         return -1;
     }
     let others = otel_thread_ctx_record_dispose_begin(record);
+    if others != 0 {
+        return others;
+    }
+    otel_thread_ctx_record_dispose_end(record)
+}
+
+/// As `otel_thread_ctx_record_dispose`, for the use whose user value is `user` (not 0): also -1, with nothing changed,
+/// when the block no longer holds that use (disposed, and maybe reused for another record).
+///
+/// # Safety
+/// `record` comes from `otel_thread_ctx_record_new_user` or `_new_bound`.
+#[no_mangle]
+pub unsafe extern "C" fn otel_thread_ctx_record_dispose_checked(record: *mut Record, user: usize) -> i32 {
+    if record.is_null() || user == 0 {
+        return -1;
+    }
+    let others = dispose_begin_use(record, user);
     if others != 0 {
         return others;
     }
