@@ -156,10 +156,11 @@ OTEL_THREAD_CTX_API int otel_thread_ctx_record_is_owner(const otel_thread_ctx_re
  * it is marked disposed and its block is kept (leaked). */
 OTEL_THREAD_CTX_API int32_t otel_thread_ctx_record_dispose(otel_thread_ctx_record *record);
 
-/* The same for the use of the block whose user value is `user` (from otel_thread_ctx_record_new_bound or _new_user, not 0),
- * for a binding whose Dispose may come late: also -1, with nothing changed, when the block no longer holds that use (it
- * was disposed, and may hold another record now). Two such calls for one use, from two threads at once: one decides,
- * the other returns -1. */
+/* The same for the use of the block whose user value is `user` (not 0), for a binding whose Dispose may come late or
+ * twice: also -1, with nothing changed, when the block no longer holds that use (it was disposed, and may hold another
+ * record now). The check protects only as far as user values differ between uses: otel_thread_ctx_record_new_bound's
+ * always do; with _new_user the caller chooses them. Two such calls for one use, from two threads at once: at most one
+ * frees it (0), the other returns -1; while a thread publishes it, both may be refused with the count. */
 OTEL_THREAD_CTX_API int32_t otel_thread_ctx_record_dispose_checked(otel_thread_ctx_record *record, uintptr_t user);
 
 /* The same in two steps (kept for callers of the earlier API): begin marks it disposing and returns 0, or returns how

@@ -1001,9 +1001,9 @@ int otel_thread_ctx_record_is_owner(const otel_thread_ctx_record *record) {
     return record != NULL && __atomic_load_n(&header_of(record)->owner, __ATOMIC_RELAXED) == *otel_thread_ctx_shim_state();
 }
 
-/* Whether the block still holds the use whose user value is `user` (0: any use, the unchecked dispose). A relaxed load:
- * on the creating thread's biased path only that thread writes it; elsewhere mark_disposing reads it between an acquire
- * load of the word and the compare-and-swap of that word, which fails if the block was released meanwhile. */
+/* Whether the block still holds the use whose user value is `user` (0: any use, the unchecked dispose). A relaxed load,
+ * after an acquire load of the word: on the creating thread's biased path (see dispose_use), and in mark_disposing,
+ * before the compare-and-swap of that word, which fails if the block was released meanwhile. */
 static inline int holds_user(const record_header *header, uintptr_t user) {
     return user == 0 || __atomic_load_n(&header->user, __ATOMIC_RELAXED) == user;
 }
@@ -1085,7 +1085,9 @@ static int32_t COLD dispose_own_unbiased(thread_state *state, record_header *hea
 }
 
 /* Another thread's record (or a thread without a state): marked shared, the creator's bias revoked, then the mark, the
- * barrier and the scan. A checked dispose of a use the block no longer holds leaves the block's next record unmarked. */
+ * barrier and the scan. A checked dispose of a use the block no longer holds is refused before it marks anything, unless
+ * its relaxed first look was stale (then the block's next record is marked shared, which costs its Dispose the slow path,
+ * and mark_disposing refuses). */
 static int32_t COLD dispose_other(record_header *header, uintptr_t user) {
     uint64_t word;
     if (!holds_user(header, user) || !mark_shared(header) || !mark_disposing(header, &word, user)) {
@@ -1110,12 +1112,17 @@ static inline int32_t dispose_use(otel_thread_ctx_record *record, uintptr_t user
     }
     __atomic_store_n(&state->disposing, record, __ATOMIC_RELAXED);
     FENCE();
+    /* The flag and then the word with acquire semantics (a plain `mov` on x86-64, `ldar` on arm64): a late Dispose whose
+     * owner load was stale, on a block that another thread disposed and took for its next record meanwhile, reads the
+     * flag that record_init cleared with a release store, then a word no older than that init's (FREED, or its LIVE,
+     * released after its user value), and the check refuses it. Relaxed, arm64 could read the old user value after the
+     * new flag or word (found by an independent review). */
     if (__builtin_expect(__atomic_load_n(&state->bias, __ATOMIC_RELAXED) != BIAS_ON
-                         || __atomic_load_n(&header->shared, __ATOMIC_RELAXED) != 0, 0)) {
+                         || __atomic_load_n(&header->shared, __ATOMIC_ACQUIRE) != 0, 0)) {
         __atomic_store_n(&state->disposing, NULL, __ATOMIC_RELAXED);
         return dispose_own_unbiased(state, header, user);
     }
-    uint64_t word = load_word(header);
+    uint64_t word = load_word_acquire(header);
     int32_t result = state_of(word) != RECORD_LIVE || !holds_user(header, user) ? -1 : state->counted == record;
     if (result == 0) {
         counted_free(header, word);

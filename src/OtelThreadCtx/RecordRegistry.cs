@@ -105,16 +105,19 @@ internal static unsafe class RecordRegistry
         Volatile.Write(ref slot.State, Live);
     }
 
-    /// <summary>The block came back through another thread (the library's spare list) whose Dispose freed it and has not
-    /// released the slot yet (<see cref="Release"/> runs right after the native call): wait for its last store. Bounded,
-    /// so that a binding that broke the contract (a block freed with no release) costs a wait, never a hang.</summary>
+    /// <summary>The block came back through another thread (the library's spare list: the disposing thread's pool was
+    /// full, or the layer has no pools) whose Dispose freed it and has not released the slot yet (<see cref="Release"/>
+    /// runs right after the native call, with nothing that can fail in between): wait for its last store, however long
+    /// that thread stays preempted, sleeping when it is long. Bounded only at one second, so that a contract broken
+    /// elsewhere (a block freed with no release) costs a stall, never a hang.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void AwaitRelease(Slot slot)
     {
         var spin = new SpinWait();
-        while (Volatile.Read(ref slot.Generation) != 0 && spin.Count < 1000)
+        var until = Environment.TickCount64 + 1000;
+        while (Volatile.Read(ref slot.Generation) != 0 && (spin.Count < 100 || Environment.TickCount64 < until))
         {
-            spin.SpinOnce(sleep1Threshold: -1);
+            spin.SpinOnce();
         }
     }
 
@@ -208,8 +211,10 @@ internal static unsafe class RecordRegistry
     /// stop resolving; the slot waits for the block's next record. Called by the one Dispose the library let free the
     /// native record (<c>otel_thread_ctx_record_dispose_checked</c> refuses any other, and a late one), after it freed it:
     /// no other Dispose writes the slot, so plain release stores do, with no atomic operation.</summary>
-    /// <remarks>Nothing resolves the value in between: the library returns a record's value only while a thread
-    /// publishes it, and a published record is not freed. The block may already be in another thread's hands (from the
+    /// <remarks>The library returns a record's value only while a thread publishes it, or as the previous record of that
+    /// thread's attach or clear, and a published record is not freed: so only a thread that got the value that way just
+    /// before this Dispose can resolve it in between, and it then finds the record being disposed, as it could have a
+    /// moment later (its own Dispose of it does nothing). The block may already be in another thread's hands (from the
     /// process's spare list); its registration waits for the generation stored last here (see <see cref="Register"/>).
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -259,4 +259,42 @@ public sealed class RecordRegistryTests
             ThreadContext.Detach()?.Dispose();
         }
     }
+
+    /// <summary>A Dispose frees the native record first and releases its slot right after; if that thread is preempted in
+    /// between and another takes the block (from the library's spare list), the next record's registration waits for the
+    /// release instead of being overwritten by it (found by an independent review: a bounded spin of about a millisecond
+    /// gave up, and the late release left the next record unresolvable and out of the sweep's reach). Here the late
+    /// release comes 50 ms after the native free, on another thread, and the next record takes the block on this one.</summary>
+    [Fact]
+    public void A_registration_waits_for_the_late_release_of_the_blocks_last_record()
+    {
+        Assert.True(ThreadContext.IsSupported, ThreadContext.UnavailableReason);
+        var last = new ThreadContextRecord();
+        var (block, value) = (last.Handle, last.UserValue);
+        Assert.Equal(0, NativeApi.RecordDispose(block, value)); // the native half of last.Dispose(), without the release
+
+        var release = new Thread(() =>
+        {
+            Thread.Sleep(50);
+            RecordRegistry.Release(last, block, value);
+        });
+        release.Start();
+        var next = new ThreadContextRecord(); // this thread's pool gives the block back
+        release.Join();
+        try
+        {
+            Assert.Equal(block, next.Handle);
+            Assert.NotEqual(value, next.UserValue);
+            Assert.Same(next, RecordRegistry.Resolve(next.UserValue));
+            Assert.Null(RecordRegistry.Resolve(value));
+        }
+        finally
+        {
+            next.Dispose();
+        }
+
+        Assert.True(next.IsDisposed);
+        last.Dispose(); // the library refuses it (the block's use is gone): nothing happens
+        Assert.Null(RecordRegistry.Resolve(value));
+    }
 }
