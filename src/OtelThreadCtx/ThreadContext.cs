@@ -171,6 +171,9 @@ public static unsafe class ThreadContext
 
     /// <summary>Copies what a reader would see on this thread now (header + used attribute bytes).
     /// Returns the number of bytes written, 0 when nothing is published.</summary>
+    /// <remarks>A destination shorter than <see cref="ThreadContextRecord.HeaderSize"/> gets nothing (0); one shorter than
+    /// the header and the attributes gets their first bytes; <see cref="ThreadContextRecord.Size"/> bytes always hold the
+    /// whole record.</remarks>
     public static int ReadCurrent(Span<byte> destination)
     {
         if (!NativeApi.IsAvailable)
