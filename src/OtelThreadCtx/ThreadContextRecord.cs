@@ -180,8 +180,8 @@ public sealed unsafe class ThreadContextRecord : IDisposable
         return result;
     }
 
-    /// <summary>Frees the native record. Calling it again does nothing, also from another thread at the same time: one
-    /// call frees it (or throws), the others return.</summary>
+    /// <summary>Frees the native record. Calling it again does nothing, also from another thread at the same time: at most
+    /// one call frees it and the others return; while it is attached, each call throws.</summary>
     /// <exception cref="InvalidOperationException">The record is still attached to a thread.</exception>
     public void Dispose()
     {
