@@ -25,7 +25,8 @@ public sealed unsafe class ThreadContextRecord : IDisposable
     private nint handle;
 
     /// <summary>The value the native record carries while this record owns it (never changed: an attach checks it, so a
-    /// native block that was disposed and reused for another record meanwhile is refused).</summary>
+    /// native block that was disposed and reused for another record meanwhile is refused). A no-op record has none: 0,
+    /// then <see cref="NoOpDisposed"/>.</summary>
     private nuint user;
 
     /// <summary>Creates an empty, valid record (or a no-op one where the API is unsupported).</summary>
@@ -67,8 +68,11 @@ public sealed unsafe class ThreadContextRecord : IDisposable
     /// <summary>How many threads publish this record now.</summary>
     public int AttachCount => handle is var h and not 0 ? NativeApi.RecordAttachCount(h) : 0;
 
-    /// <summary>Whether the record was disposed.</summary>
-    public bool IsDisposed => handle == 0 && NativeApi.IsAvailable;
+    /// <summary>Whether the record was disposed (where the API is a no-op too: <see cref="Dispose"/> marks it).</summary>
+    public bool IsDisposed => handle == 0 && (NativeApi.IsAvailable || user == NoOpDisposed);
+
+    /// <summary>The value a no-op record (no native record, <see cref="user"/> otherwise 0) carries once disposed.</summary>
+    private const nuint NoOpDisposed = 1;
 
     /// <summary>Sets trace id, span id and W3C trace flags.</summary>
     /// <remarks>Ids, flags and attributes are written from here straight into the native record (its layout is the
@@ -188,6 +192,12 @@ public sealed unsafe class ThreadContextRecord : IDisposable
         var h = Volatile.Read(ref handle);
         if (h == 0)
         {
+            // Disposed already, or a no-op record (which has no native record and nothing else to free).
+            if (!NativeApi.IsAvailable)
+            {
+                user = NoOpDisposed;
+            }
+
             return;
         }
 

@@ -64,7 +64,11 @@ try
     Check(SpanOf(Published()) == (expectSupported ? newSpan.ToHexString() : ""), "in-place update read back");
     Check(ReferenceEquals(ThreadContext.Detach(), expectSupported ? record : null), "Detach");
     Check(record.AttachCount == 0, "AttachCount after detach");
+    Check(!record.IsDisposed, "IsDisposed before Dispose");
     record.Dispose();
+    Check(record.IsDisposed, "IsDisposed after Dispose");
+    record.Dispose(); // a second Dispose does nothing
+    Check(record.IsDisposed, "IsDisposed after a second Dispose");
     using (var fromActivity = new ThreadContextRecord(new Activity("probe").Start()))
     {
         ThreadContext.Attach(fromActivity);

@@ -99,7 +99,7 @@ public sealed class NoOpGuaranteeTests(ITestOutputHelper output)
         Assert.Contains(breakage switch
         {
             // Where it looked, and the other way to name it.
-            Breakage.Deleted => "libotel_thread_ctx.so was not found beside the application (looked in ",
+            Breakage.Deleted => "libotel_thread_ctx.so was not found where the runtime looks for this application's native libraries (looked in ",
             Breakage.Aarch64Build => "is built for aarch64",
             // The variable named once, with the value it holds.
             Breakage.VariableNamesAMissingFile => $"OTEL_THREAD_CTX_NATIVE_LIBRARY: '{Path.Combine(app.Folder, "no-such-dir", "libotel_thread_ctx.so")}' names no file",
@@ -110,7 +110,7 @@ public sealed class NoOpGuaranteeTests(ITestOutputHelper output)
         }, text, StringComparison.Ordinal);
         if (breakage == Breakage.Deleted)
         {
-            Assert.Contains($", {app.Folder}; or name a file with OTEL_THREAD_CTX_NATIVE_LIBRARY)", text, StringComparison.Ordinal);
+            Assert.Contains($", {app.Folder}): reference the OtelThreadCtx package from the application's project, whose build copies it there, or name a file with OTEL_THREAD_CTX_NATIVE_LIBRARY", text, StringComparison.Ordinal);
         }
     }
 
