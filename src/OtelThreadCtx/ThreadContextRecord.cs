@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -32,6 +33,7 @@ public sealed unsafe class ThreadContextRecord : IDisposable
     /// <summary>Creates an empty, valid record (or a no-op one where the API is unsupported).</summary>
     /// <remarks>No finalizer: a record nobody disposed is found by <see cref="RecordRegistry"/> after a collection, and
     /// the library frees its native record then, or, if threads still publish it, when the last of them stops.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ThreadContextRecord()
     {
         if (NativeApi.IsAvailable)
@@ -40,7 +42,7 @@ public sealed unsafe class ThreadContextRecord : IDisposable
             var h = NativeApi.RecordNewBound(&value);
             if (h == 0)
             {
-                throw new OutOfMemoryException("The native thread-context record could not be allocated.");
+                ThrowOutOfMemory();
             }
 
             handle = h;
@@ -187,6 +189,7 @@ public sealed unsafe class ThreadContextRecord : IDisposable
     /// <summary>Frees the native record. Calling it again does nothing, also from another thread at the same time: at most
     /// one call frees it and the others return; while it is attached, each call throws.</summary>
     /// <exception cref="InvalidOperationException">The record is still attached to a thread.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Dispose()
     {
         var h = Volatile.Read(ref handle);
@@ -221,6 +224,9 @@ public sealed unsafe class ThreadContextRecord : IDisposable
         RecordRegistry.Release(this, h, user);
         Volatile.Write(ref handle, 0);
     }
+
+    [DoesNotReturn]
+    private static void ThrowOutOfMemory() => throw new OutOfMemoryException("The native thread-context record could not be allocated.");
 
     private static InvalidOperationException StillAttached(int count) => new(
         $"This thread-context record is still attached to {count} thread(s); readers may be reading it. Detach it on each thread (ThreadContext.Detach) before disposing.");
