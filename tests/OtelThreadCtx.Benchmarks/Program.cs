@@ -205,6 +205,13 @@ public static class Program
                       "the root span id as a 16-character attribute). Every native call through a function pointer with `SuppressGCTransition`. " +
                       "Targets: C API ≤ 0.8 × libdatadog, .NET ≤ 2 × C API, in both modes.");
         sb.AppendLine();
+        sb.AppendLine("libdatadog (its rows only when `OTC_BENCH_PEER_LIBRARIES` names the two libraries): `libdd-otel-thread-ctx-ffi` of " +
+                      "PR #1982 as merged (a1da9fc), built outside the repository and offline by `/work/shared/peers/libdatadog-build.sh` " +
+                      "with libdatadog's release profile (`lto = true`, `opt-level = \"s\"`, `codegen-units = 1`): default = `cargo build " +
+                      "--release` (the C shim compiled by the cc crate's gcc, `-mtls-dialect=gnu2`, called from Rust); inline = the " +
+                      "settings of the PR's `build-optimized.sh` (`LIBDD_OTEL_THREAD_CTX_INLINE=1`, `-Clinker-plugin-lto -Clinker=clang`, " +
+                      "clang-19 ThinLTO bitcode for the shim, Rust's LLD), the shim inlined.");
+        sb.AppendLine();
         sb.AppendLine("C API counted: the C calls the .NET row makes (`record_new_user`, `set_ids`, `add_attr`, `attach_counted_checked`, " +
                       "`record_dispose_checked` of the previous one).");
         sb.AppendLine();
