@@ -161,7 +161,7 @@ internal static unsafe partial class NativeApi
 
         if (path is null)
         {
-            reason = $"lib{LibraryName}.so was not found where the runtime looks for this application's native libraries (looked in {string.Join(", ", searched)}): reference the OtelThreadCtx package from the application's project, whose build copies it there, or name a file with {LibraryPathVariable}";
+            reason = $"lib{LibraryName}.so was not found where the runtime looks for this application's native libraries (looked in {string.Join(", ", searched)}): reference the OtelThreadCtx package from the application's project and build it again (the build copies the library there), or name a file with {LibraryPathVariable}";
             return false;
         }
 

@@ -119,7 +119,7 @@ public sealed class VerifyExecutableTask : NativeStepTask
 
         foreach (var failed in checks.Where(c => !c.Passed))
         {
-            var diagnostic = new BuildDiagnostic(failed.Code!, $"{failed.Message} Executable: {executable}. Tool output: {string.Join(" | ", failed.Evidence)}. Report: {ReportPath}");
+            var diagnostic = new BuildDiagnostic(failed.Code!, $"{failed.Message} Executable: {executable}. Tool output: {string.Join(" | ", failed.Evidence)}. Report: {Path.GetFullPath(ReportPath)}");
             failures.Add(diagnostic);
             Report(diagnostic, FailuresAsWarnings);
         }
@@ -141,7 +141,7 @@ public sealed class VerifyExecutableTask : NativeStepTask
             }
         }
 
-        Log.LogMessage(MessageImportance.High, "{0}; report: {1}", report.Summary(), ReportPath);
+        Log.LogMessage(MessageImportance.High, "{0}; report: {1}", report.Summary(), Path.GetFullPath(ReportPath));
         if (!passed && !FailuresAsWarnings)
         {
             // Never leave an executable that failed a check where the publish (or a later incremental build) would ship it.

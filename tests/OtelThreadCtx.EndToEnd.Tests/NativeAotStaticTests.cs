@@ -200,6 +200,9 @@ public sealed class NativeAotStaticApps : IDisposable
         // Warnings as errors, and none of the trimming or AOT analysis warnings (ILxxxx) either.
         Assert.DoesNotMatch(@"warning (IL|CS|CA)\d{4}", publish.StandardOutput);
         Assert.Contains("OtelThreadCtx: NativeAOT static link", publish.StandardOutput, StringComparison.Ordinal);
+        // The executable's verification names its report by its full path, as every other path the build prints (a user
+        // trial found it relative to the project).
+        Assert.Matches(@"\w+ \(linux-(x64|arm64)\) verified: \d+/\d+ checks passed \[[^\]]*\]; report: " + Regex.Escape(Path.Combine(project.ProjectDirectory, "bin")), publish.StandardOutput);
         return new PublishedApp(publishDir, Path.Combine(publishDir, "App"));
     }
 

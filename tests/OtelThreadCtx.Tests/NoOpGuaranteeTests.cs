@@ -110,7 +110,7 @@ public sealed class NoOpGuaranteeTests(ITestOutputHelper output)
         }, text, StringComparison.Ordinal);
         if (breakage == Breakage.Deleted)
         {
-            Assert.Contains($", {app.Folder}): reference the OtelThreadCtx package from the application's project, whose build copies it there, or name a file with OTEL_THREAD_CTX_NATIVE_LIBRARY", text, StringComparison.Ordinal);
+            Assert.Contains($", {app.Folder}): reference the OtelThreadCtx package from the application's project and build it again (the build copies the library there), or name a file with OTEL_THREAD_CTX_NATIVE_LIBRARY", text, StringComparison.Ordinal);
         }
     }
 

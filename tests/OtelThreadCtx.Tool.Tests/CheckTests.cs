@@ -97,4 +97,17 @@ public sealed class CheckTests
         var usage = await ToolRunner.RunAsync("check");
         Assert.Equal(2, usage.ExitCode);
     }
+
+    [Fact]
+    public async Task A_file_that_cannot_be_read_is_reported_as_not_checked_not_as_not_conforming()
+    {
+        // A user trial ran `check` on a path that does not exist: exit 3, but the first line said "does not conform".
+        using var dir = new TempDir();
+        var missing = dir["no-such-dir/libotel_thread_ctx.so"];
+        var text = await ToolRunner.RunAsync("check", missing);
+        Assert.Equal(3, text.ExitCode);
+        Assert.Contains($"{missing}: could not be checked", text.StandardOutput, StringComparison.Ordinal);
+        Assert.DoesNotContain("does not conform", text.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("cannot read", text.StandardOutput, StringComparison.Ordinal);
+    }
 }

@@ -39,7 +39,9 @@ internal static class CheckCommand
     {
         foreach (var r in reports)
         {
-            AnsiConsole.MarkupLine($"[bold]{Markup.Escape(r.Path)}[/]: {(r.Ok ? "[green]conforms[/]" : "[red]does not conform[/]")}");
+            // A file that could not be read (or is no ELF file) was not checked: say so, not that it failed the checks (exit 3, not 1).
+            var verdict = r.Error is not null ? "[red]could not be checked[/]" : r.Ok ? "[green]conforms[/]" : "[red]does not conform[/]";
+            AnsiConsole.MarkupLine($"[bold]{Markup.Escape(r.Path)}[/]: {verdict}");
             if (r.Error is not null)
             {
                 AnsiConsole.MarkupLine($"  [red]{Markup.Escape(r.Error)}[/]");
