@@ -46,6 +46,7 @@ public sealed class VerifyExecutableTask : NativeStepTask
         var libc = TargetC ?? TargetLibc.Gnu;
         var readElf = ToolItems.FromItem(ReadElf, ToolKind.ReadElf)!;
         var executable = Path.GetFullPath(Executable);
+        var reportPath = Path.GetFullPath(ReportPath); // every path the build prints is a full one
         var commands = new List<string>();
         BuildDiagnostic? error = null;
 
@@ -108,7 +109,7 @@ public sealed class VerifyExecutableTask : NativeStepTask
             error is null ? [] : [error.ToString()], archive?.SourceSha256,
             symbolFile != executable ? symbolFile : null, symbolFile != executable ? Publishing.AtomicFile.Sha256(symbolFile) : null, null,
             File.Exists(executable) ? new FileInfo(executable).Length : null);
-        Publishing.AtomicFile.WriteAllText(ReportPath, report.ToJson());
+        Publishing.AtomicFile.WriteAllText(reportPath, report.ToJson());
 
         var failures = new List<BuildDiagnostic>();
         if (error is not null)
@@ -119,7 +120,7 @@ public sealed class VerifyExecutableTask : NativeStepTask
 
         foreach (var failed in checks.Where(c => !c.Passed))
         {
-            var diagnostic = new BuildDiagnostic(failed.Code!, $"{failed.Message} Executable: {executable}. Tool output: {string.Join(" | ", failed.Evidence)}. Report: {Path.GetFullPath(ReportPath)}");
+            var diagnostic = new BuildDiagnostic(failed.Code!, $"{failed.Message} Executable: {executable}. Tool output: {string.Join(" | ", failed.Evidence)}. Report: {reportPath}");
             failures.Add(diagnostic);
             Report(diagnostic, FailuresAsWarnings);
         }
@@ -141,7 +142,7 @@ public sealed class VerifyExecutableTask : NativeStepTask
             }
         }
 
-        Log.LogMessage(MessageImportance.High, "{0}; report: {1}", report.Summary(), Path.GetFullPath(ReportPath));
+        Log.LogMessage(MessageImportance.High, "{0}; report: {1}", report.Summary(), reportPath);
         if (!passed && !FailuresAsWarnings)
         {
             // Never leave an executable that failed a check where the publish (or a later incremental build) would ship it.
